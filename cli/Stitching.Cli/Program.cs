@@ -1,0 +1,13 @@
+using System.CommandLine;
+using Stitching.Cli.Commands;
+
+// stitch: the command-line client. Every command talks gRPC: to --server when given, else to an
+// embedded all-in-one server started in this process on a loopback port.
+var root = new RootCommand("stitch: move learned features (SAEs, probes, steering vectors) between language models through affine stitches.")
+{
+    ServeCommand.Create(),
+    HealthCommand.Create(),
+    OpsCommand.Create(),
+    BenchCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,299 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Stitching.Core.Errors;
+using Stitching.Contracts.Common.V1;
+
+namespace Stitching.Core.Operations;
+
+/// <summary>
+/// Starts, tracks, cancels and persists operations. Records live in memory while a job runs and on
+/// disk always (every state change, and progress at most once a second), so Get/List/Watch answer for
+/// finished jobs after a restart too. On start-up, jobs a previous process left unfinished are resumed
+/// when their handler is resumable, else marked FAILED with a message saying so.
+/// </summary>
+public sealed class OperationRunner : IHostedService, IDisposable
+{
+    private readonly Dictionary<string, IOperationHandler> _handlers;
+    private readonly OperationRecords _records;
+    private readonly ILogger<OperationRunner> _log;
+    private readonly ConcurrentDictionary<string, Live> _live = new();
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _shutdown = new();
+
+    public OperationRunner(IEnumerable<IOperationHandler> handlers, OperationRecords records, ILogger<OperationRunner> log, int maxConcurrent = 2)
+    {
+        _handlers = handlers.ToDictionary(h => h.Kind);
+        _records = records;
+        _log = log;
+        _slots = new SemaphoreSlim(Math.Max(1, maxConcurrent));
+    }
+
+    public IReadOnlyCollection<string> Kinds => _handlers.Keys;
+
+    public Operation Start(string kind, Any? spec)
+    {
+        if (!_handlers.TryGetValue(kind ?? "", out var handler))
+            throw StitchingException.InvalidArgument("kind",
+                $"'{kind}' is not a job kind this host runs; known kinds: {(Kinds.Count == 0 ? "none" : string.Join(", ", Kinds.Order()))}.");
+        var now = Timestamp.FromDateTime(DateTime.UtcNow);
+        var op = new Operation
+        {
+            Id = $"op-{DateTime.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..8]}",
+            Kind = kind,
+            State = OperationState.Pending,
+            CreatedAt = now,
+            UpdatedAt = now,
+            Spec = spec,
+            Progress = new OperationProgress(),
+        };
+        Launch(handler, op);
+        return op.Clone();
+    }
+
+    public Operation Get(string id)
+    {
+        if (_live.TryGetValue(id, out var live)) return live.Snapshot();
+        return _records.Load(id) ?? throw NotFound(id);
+    }
+
+    public IReadOnlyList<Operation> List(string? kind, OperationState state, int limit)
+    {
+        var byId = _records.LoadAll().ToDictionary(o => o.Id);
+        foreach (var live in _live.Values) { var s = live.Snapshot(); byId[s.Id] = s; }
+        return byId.Values
+            .Where(o => string.IsNullOrEmpty(kind) || o.Kind == kind)
+            .Where(o => state == OperationState.Unspecified || o.State == state)
+            .OrderByDescending(o => o.CreatedAt?.ToDateTime() ?? DateTime.MinValue)
+            .Take(limit <= 0 ? 100 : limit)
+            .ToList();
+    }
+
+    public Operation Cancel(string id)
+    {
+        if (!_live.TryGetValue(id, out var live)) return Get(id); // already final (or unknown -> NOT_FOUND)
+        lock (live)
+        {
+            if (!IsFinal(live.Record.State))
+            {
+                live.Record.State = OperationState.Cancelling;
+                Touch(live.Record);
+            }
+        }
+        live.Cancellation.Cancel();
+        Persist(live, force: true);
+        return live.Snapshot();
+    }
+
+    /// <summary>Yields the current record, then every change, ending after the final state.</summary>
+    public async IAsyncEnumerable<Operation> WatchAsync(string id, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        if (!_live.TryGetValue(id, out var live))
+        {
+            yield return Get(id);
+            yield break;
+        }
+        var channel = Channel.CreateBounded<Operation>(new BoundedChannelOptions(64) { FullMode = BoundedChannelFullMode.DropOldest });
+        lock (live) live.Watchers.Add(channel);
+        try
+        {
+            var first = live.Snapshot();
+            yield return first;
+            if (IsFinal(first.State)) yield break;
+            await foreach (var op in channel.Reader.ReadAllAsync(ct))
+            {
+                yield return op;
+                if (IsFinal(op.State)) yield break;
+            }
+        }
+        finally
+        {
+            lock (live) live.Watchers.Remove(channel);
+        }
+    }
+
+    public static bool IsFinal(OperationState s) =>
+        s is OperationState.Succeeded or OperationState.Failed or OperationState.Cancelled;
+
+    internal void UpdateProgress(string id, OperationProgress progress) => Mutate(id, op => op.Progress = progress, force: false);
+    internal void AddOutput(string id, ArtifactRef artifact) => Mutate(id, op => op.Outputs.Add(artifact), force: true);
+    internal void SetResult(string id, Any result) => Mutate(id, op => op.Result = result, force: true);
+
+    private void Launch(IOperationHandler handler, Operation op)
+    {
+        var live = new Live(op, CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token));
+        _live[op.Id] = live;
+        Persist(live, force: true);
+        _ = Task.Run(() => RunAsync(handler, live));
+    }
+
+    private async Task RunAsync(IOperationHandler handler, Live live)
+    {
+        var ct = live.Cancellation.Token;
+        var id = live.Record.Id;
+        try
+        {
+            await _slots.WaitAsync(ct);
+            try
+            {
+                int attempt;
+                Any? spec;
+                lock (live)
+                {
+                    live.Record.State = OperationState.Running;
+                    live.Record.StartedAt = Timestamp.FromDateTime(DateTime.UtcNow);
+                    live.Record.Attempt += 1;
+                    attempt = live.Record.Attempt;
+                    spec = live.Record.Spec;
+                    Touch(live.Record);
+                }
+                Persist(live, force: true);
+                _log.LogInformation("Operation {Id} ({Kind}) running, attempt {Attempt}", id, handler.Kind, attempt);
+                await handler.ExecuteAsync(new OperationContext(this, id, handler.Kind, spec, attempt), ct);
+                Finish(live, OperationState.Succeeded, null);
+            }
+            finally
+            {
+                _slots.Release();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            if (_shutdown.IsCancellationRequested && live.Record.State != OperationState.Cancelling)
+            {
+                // Host shutting down: leave the record RUNNING/PENDING so the next start resumes or fails it.
+                _live.TryRemove(id, out _);
+                return;
+            }
+            Finish(live, OperationState.Cancelled, null);
+        }
+        catch (Exception e)
+        {
+            var error = e is StitchingException se
+                ? new OperationError { Code = CodeName(se.Kind), Message = se.Message }
+                : new OperationError { Code = "INTERNAL", Message = $"{e.GetType().Name}: {e.Message}" };
+            _log.LogError(e, "Operation {Id} failed", id);
+            Finish(live, OperationState.Failed, error);
+        }
+    }
+
+    private void Finish(Live live, OperationState state, OperationError? error)
+    {
+        lock (live)
+        {
+            live.Record.State = state;
+            live.Record.Error = error;
+            live.Record.FinishedAt = Timestamp.FromDateTime(DateTime.UtcNow);
+            Touch(live.Record);
+        }
+        Persist(live, force: true);
+        Publish(live);
+        _live.TryRemove(live.Record.Id, out _);
+        live.Cancellation.Dispose();
+    }
+
+    private void Mutate(string id, Action<Operation> change, bool force)
+    {
+        if (!_live.TryGetValue(id, out var live)) return;
+        lock (live)
+        {
+            change(live.Record);
+            Touch(live.Record);
+        }
+        Persist(live, force);
+        Publish(live);
+    }
+
+    private void Persist(Live live, bool force)
+    {
+        Operation copy;
+        lock (live)
+        {
+            var now = Environment.TickCount64;
+            if (!force && now - live.LastPersistTicks < 1000) return;
+            live.LastPersistTicks = now;
+            copy = live.Record.Clone();
+        }
+        lock (live.PersistLock)
+        {
+            // Only ever move forward: an older snapshot must not overwrite a newer one.
+            if (copy.UpdatedAt is not null && live.PersistedAt is not null && copy.UpdatedAt < live.PersistedAt) return;
+            _records.Save(copy);
+            live.PersistedAt = copy.UpdatedAt;
+        }
+    }
+
+    private static void Publish(Live live)
+    {
+        Channel<Operation>[] watchers;
+        Operation snapshot;
+        lock (live)
+        {
+            watchers = live.Watchers.ToArray();
+            snapshot = live.Record.Clone();
+        }
+        foreach (var w in watchers) w.Writer.TryWrite(snapshot);
+    }
+
+    private static void Touch(Operation op) => op.UpdatedAt = Timestamp.FromDateTime(DateTime.UtcNow);
+
+    private static StitchingException NotFound(string id) =>
+        StitchingException.NotFound($"operation '{id}' does not exist; list operations to see known ids.", "id");
+
+    private static string CodeName(ErrorKind kind) => kind switch
+    {
+        ErrorKind.InvalidArgument => "INVALID_ARGUMENT",
+        ErrorKind.NotFound => "NOT_FOUND",
+        ErrorKind.AlreadyExists => "ALREADY_EXISTS",
+        ErrorKind.FailedPrecondition => "FAILED_PRECONDITION",
+        ErrorKind.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        ErrorKind.Unavailable => "UNAVAILABLE",
+        ErrorKind.Cancelled => "CANCELLED",
+        ErrorKind.DataLoss => "DATA_LOSS",
+        _ => "INTERNAL",
+    };
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var op in _records.LoadAll().Where(o => !IsFinal(o.State)))
+        {
+            if (_handlers.TryGetValue(op.Kind, out var handler) && handler.Resumable && op.State != OperationState.Cancelling)
+            {
+                _log.LogInformation("Resuming operation {Id} ({Kind}) left unfinished by a previous run", op.Id, op.Kind);
+                op.State = OperationState.Pending;
+                Launch(handler, op);
+            }
+            else
+            {
+                op.State = op.State == OperationState.Cancelling ? OperationState.Cancelled : OperationState.Failed;
+                if (op.State == OperationState.Failed)
+                    op.Error = new OperationError { Code = "ABORTED", Message = "The host restarted while this operation ran and its kind cannot resume; start it again." };
+                op.FinishedAt = Timestamp.FromDateTime(DateTime.UtcNow);
+                Touch(op);
+                _records.Save(op);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _shutdown.Cancel();
+        return Task.CompletedTask;
+    }
+
+    public void Dispose() => _shutdown.Dispose();
+
+    private sealed class Live(Operation record, CancellationTokenSource cancellation)
+    {
+        public Operation Record { get; } = record;
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+        public List<Channel<Operation>> Watchers { get; } = [];
+        public long LastPersistTicks;
+        public Timestamp? PersistedAt;
+        public object PersistLock { get; } = new();
+        public Operation Snapshot() { lock (this) return Record.Clone(); }
+    }
+}

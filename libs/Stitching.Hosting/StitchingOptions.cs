@@ -1,0 +1,40 @@
+namespace Stitching.Hosting;
+
+/// <summary>
+/// Settings shared by every host, bound from the "Stitching" configuration section (environment:
+/// Stitching__StoreRoot=...). REDIS_URL and STITCHING_STORE are honoured as shorthands.
+/// </summary>
+public sealed class StitchingOptions
+{
+    public const string Section = "Stitching";
+
+    /// <summary>Root folder of the durable artifact store.</summary>
+    public string StoreRoot { get; set; } = DefaultStoreRoot();
+
+    /// <summary>StackExchange.Redis configuration string ("host:port,..."); empty runs with the store alone.</summary>
+    public string? RedisUrl { get; set; }
+
+    /// <summary>Largest single gRPC message accepted or sent; big tensors stream in chunks below this.</summary>
+    public int MaxMessageBytes { get; set; } = 16 << 20;
+
+    /// <summary>Largest single tensor an upload may carry (bytes).</summary>
+    public long MaxUploadTensorBytes { get; set; } = int.MaxValue;
+
+    /// <summary>Operations running at once in this host; more wait their turn (PENDING).</summary>
+    public int MaxConcurrentOperations { get; set; } = 2;
+
+    /// <summary>Torch device for compute ("cpu", "cuda", "cuda:1").</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Torch intra-op threads; 0 keeps libtorch's default.</summary>
+    public int TorchThreads { get; set; }
+
+    public static string DefaultStoreRoot()
+    {
+        var env = Environment.GetEnvironmentVariable("STITCHING_STORE");
+        if (!string.IsNullOrEmpty(env)) return env;
+        var data = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+        if (string.IsNullOrEmpty(data)) data = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
+        return Path.Combine(data, "stitching", "store");
+    }
+}

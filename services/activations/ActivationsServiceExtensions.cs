@@ -1,0 +1,18 @@
+using Stitching.Hosting;
+
+namespace Stitching.Activations;
+
+/// <summary>Wiring of the activations service, shared by its own host and the all-in-one host.</summary>
+public static class ActivationsServiceExtensions
+{
+    public const string GrpcName = "stitching.activations.v1.ActivationsService";
+
+    public static WebApplicationBuilder AddActivationsService(this WebApplicationBuilder builder) =>
+        builder.AddStitchingService(GrpcName, "Activations");
+
+    public static WebApplication MapActivationsService(this WebApplication app)
+    {
+        app.MapGrpcService<ActivationsGrpcService>();
+        return app;
+    }
+}

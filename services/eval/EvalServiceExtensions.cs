@@ -1,0 +1,18 @@
+using Stitching.Hosting;
+
+namespace Stitching.Eval;
+
+/// <summary>Wiring of the eval service, shared by its own host and the all-in-one host.</summary>
+public static class EvalServiceExtensions
+{
+    public const string GrpcName = "stitching.eval.v1.EvalService";
+
+    public static WebApplicationBuilder AddEvalService(this WebApplicationBuilder builder) =>
+        builder.AddStitchingService(GrpcName, "Eval");
+
+    public static WebApplication MapEvalService(this WebApplication app)
+    {
+        app.MapGrpcService<EvalGrpcService>();
+        return app;
+    }
+}

@@ -1,0 +1,53 @@
+using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Stitching.Core.Operations;
+using Stitching.Server;
+
+namespace Stitching.Tests.Fixtures;
+
+/// <summary>
+/// A real all-in-one server on a loopback port (Kestrel, HTTP/2), with a real redis-server unless told
+/// otherwise, a temporary store, and the test-only job kinds registered.
+/// </summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private readonly TempDir? _ownedStore;
+
+    private TestServer(EmbeddedServer server, TempDir? ownedStore)
+    {
+        Server = server;
+        _ownedStore = ownedStore;
+        Channel = server.CreateChannel();
+    }
+
+    public EmbeddedServer Server { get; }
+    public GrpcChannel Channel { get; }
+    public LocalRedis? Redis => Server.LocalRedis;
+    public string StoreRoot => Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>().Root;
+
+    public static async Task<TestServer> StartAsync(string? storeRoot = null, bool redis = true)
+    {
+        if (redis && LocalRedis.FindExecutable() is null)
+            throw new InvalidOperationException("These tests need a real redis-server: apt-get install -y redis-server (the ./test script does it).");
+        var owned = storeRoot is null ? new TempDir("stitching-store") : null;
+        var server = await EmbeddedServer.StartAsync(new EmbeddedServerOptions
+        {
+            StoreRoot = storeRoot ?? owned!.Path,
+            RedisUrl = null,
+            StartLocalRedis = redis,
+            Configure = b =>
+            {
+                b.Services.AddSingleton<IOperationHandler, CountingJob>();
+                b.Services.AddSingleton<IOperationHandler, ResumableCountingJob>();
+            },
+        });
+        return new TestServer(server, owned);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await Server.DisposeAsync();
+        _ownedStore?.Dispose();
+    }
+}
