@@ -19,7 +19,7 @@ public static class HealthCommand
             foreach (var s in info.Services)
             {
                 var r = await health.CheckAsync(new HealthCheckRequest { Service = s }, cancellationToken: ct);
-                Console.WriteLine($"  {s,-34} {r.Status.ToString().ToUpperInvariant()}");
+                Console.WriteLine($"  {s,-44} {r.Status.ToString().ToUpperInvariant()}");
             }
             Console.WriteLine("checks:");
             foreach (var check in info.Checks)

@@ -69,8 +69,14 @@ def _dtype_of(name: str, arr: np.ndarray, bf16: bool | Collection[str]) -> tuple
 
 
 def _chunks(tensors: Mapping[str, np.ndarray], bf16) -> Iterator[tensor_pb2.TensorChunk]:
-    for name, value in tensors.items():
-        code, arr = _dtype_of(name, np.asarray(value), bf16)
+    # dtypes are checked before the first message: an exception inside a request iterator reaches the
+    # caller only as an opaque "Exception iterating requests!".
+    typed = [(name, *_dtype_of(name, np.asarray(value), bf16)) for name, value in tensors.items()]
+    return _chunk_stream(typed)
+
+
+def _chunk_stream(typed) -> Iterator[tensor_pb2.TensorChunk]:
+    for name, code, arr in typed:
         flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
         yield tensor_pb2.TensorChunk(header=tensor_pb2.TensorHeader(
             name=name, dtype=code, shape=arr.shape, byte_length=flat.nbytes))
@@ -187,9 +193,11 @@ class Client:
         """Uploads ``tensors`` as one safetensors file of a new artifact; returns its manifest."""
         target = artifacts_pb2.UploadTarget(ref=artifacts_pb2.ArtifactRef(kind=kind, id=id), file=file or "", metadata=dict(metadata or {}))
 
+        chunks = _chunks(tensors, bf16)
+
         def requests():
             yield artifacts_pb2.UploadTensorsRequest(target=target)
-            for chunk in _chunks(tensors, bf16):
+            for chunk in chunks:
                 yield artifacts_pb2.UploadTensorsRequest(chunk=chunk)
 
         return self.stub.artifacts.UploadTensors(requests(), timeout=timeout)

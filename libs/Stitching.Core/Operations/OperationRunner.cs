@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Hosting;
@@ -11,11 +12,12 @@ namespace Stitching.Core.Operations;
 /// <summary>
 /// Starts, tracks, cancels and persists operations. Records live in memory while a job runs and on
 /// disk always (every state change, and progress at most once a second), so Get/List/Watch answer for
-/// finished jobs after a restart too. On start-up, jobs a previous process left unfinished are resumed
-/// when their handler is resumable, else marked FAILED with a message saying so.
+/// finished jobs after a restart too. On start-up, jobs of this host's kinds that a previous process left
+/// unfinished are resumed when their handler is resumable, else marked FAILED with a message saying so.
 /// </summary>
 public sealed class OperationRunner : IHostedService, IDisposable
 {
+    private static readonly ActivitySource Source = new("Stitching.Operations");
     private readonly Dictionary<string, IOperationHandler> _handlers;
     private readonly OperationRecords _records;
     private readonly ILogger<OperationRunner> _log;
@@ -151,6 +153,10 @@ public sealed class OperationRunner : IHostedService, IDisposable
                 }
                 Persist(live, force: true);
                 _log.LogInformation("Operation {Id} ({Kind}) running, attempt {Attempt}", id, handler.Kind, attempt);
+                // One span per run of a job; handlers add child spans per phase and FLOPs via StitchingTelemetry.
+                using var activity = Source.StartActivity($"operation {handler.Kind}", ActivityKind.Internal, parentContext: default);
+                activity?.SetTag(Telemetry.StitchingTelemetry.OperationAttribute, id);
+                activity?.SetTag("stitching.attempt", attempt);
                 await handler.ExecuteAsync(new OperationContext(this, id, handler.Kind, spec, attempt), ct);
                 Finish(live, OperationState.Succeeded, null);
             }
@@ -257,9 +263,12 @@ public sealed class OperationRunner : IHostedService, IDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var op in _records.LoadAll().Where(o => !IsFinal(o.State)))
+        // Only kinds this host runs: in Kubernetes the services share one store, and another service's
+        // running jobs are not ours to resume or fail.
+        foreach (var op in _records.LoadAll().Where(o => !IsFinal(o.State) && _handlers.ContainsKey(o.Kind)))
         {
-            if (_handlers.TryGetValue(op.Kind, out var handler) && handler.Resumable && op.State != OperationState.Cancelling)
+            var handler = _handlers[op.Kind];
+            if (handler.Resumable && op.State != OperationState.Cancelling)
             {
                 _log.LogInformation("Resuming operation {Id} ({Kind}) left unfinished by a previous run", op.Id, op.Kind);
                 op.State = OperationState.Pending;

@@ -103,6 +103,23 @@ public class OperationsTests
         Assert.Equal(OperationState.Cancelled, (await WatchAllAsync(second, resumable))[^1].State);
     }
 
+    [Fact]
+    public async Task A_host_leaves_unfinished_jobs_of_kinds_it_does_not_run_alone()
+    {
+        // In Kubernetes all services share one store; restarting one must not fail another's jobs.
+        using var store = new TempDir("stitching-shared");
+        string running;
+        await using (var owner = await TestServer.StartAsync(store.Path, redis: false))
+        {
+            running = (await Client(owner).StartOperationAsync(new StartOperationRequest { Kind = "test.count", Spec = CountingJob.Spec(100_000, 20) })).Id;
+            await WaitForStepAsync(owner, running, 1);
+        }
+        await using (var other = await TestServer.StartAsync(store.Path, redis: false, testJobs: false))
+            Assert.Equal(OperationState.Running, (await Client(other).GetOperationAsync(new GetOperationRequest { Id = running })).State);
+        await using var ownerAgain = await TestServer.StartAsync(store.Path, redis: false);
+        Assert.Equal(OperationState.Failed, (await Client(ownerAgain).GetOperationAsync(new GetOperationRequest { Id = running })).State);
+    }
+
     private static async Task WaitForStepAsync(TestServer s, string id, long step)
     {
         for (var i = 0; i < 200; i++)
