@@ -1,7 +1,7 @@
 namespace Stitching.Core.Tensors;
 
 /// <summary>Element types we store and send. Bytes are little-endian, row-major.</summary>
-public enum DType { F32, F16, BF16, I32, I64, F64, U8 }
+public enum DType { F32, F16, BF16, I32, I64, F64, U8, Bool }
 
 public static class DTypes
 {
@@ -10,7 +10,7 @@ public static class DTypes
         DType.F32 or DType.I32 => 4,
         DType.F16 or DType.BF16 => 2,
         DType.I64 or DType.F64 => 8,
-        DType.U8 => 1,
+        DType.U8 or DType.Bool => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(d), d, "unknown dtype"),
     };
 
@@ -18,7 +18,7 @@ public static class DTypes
     public static string SafetensorsName(this DType d) => d switch
     {
         DType.F32 => "F32", DType.F16 => "F16", DType.BF16 => "BF16", DType.I32 => "I32",
-        DType.I64 => "I64", DType.F64 => "F64", DType.U8 => "U8",
+        DType.I64 => "I64", DType.F64 => "F64", DType.U8 => "U8", DType.Bool => "BOOL",
         _ => throw new ArgumentOutOfRangeException(nameof(d), d, "unknown dtype"),
     };
 
@@ -33,6 +33,7 @@ public static class DTypes
             case "I64": dtype = DType.I64; return true;
             case "F64": dtype = DType.F64; return true;
             case "U8": dtype = DType.U8; return true;
+            case "BOOL": dtype = DType.Bool; return true;
             default: dtype = default; return false;
         }
     }

@@ -17,14 +17,14 @@ public static class TensorCodec
     {
         DType.F32 => Proto.DType.F32, DType.F16 => Proto.DType.F16, DType.BF16 => Proto.DType.Bf16,
         DType.I32 => Proto.DType.I32, DType.I64 => Proto.DType.I64, DType.F64 => Proto.DType.F64,
-        DType.U8 => Proto.DType.U8, _ => throw new ArgumentOutOfRangeException(nameof(d)),
+        DType.U8 => Proto.DType.U8, DType.Bool => Proto.DType.Bool, _ => throw new ArgumentOutOfRangeException(nameof(d)),
     };
 
     public static DType FromProto(Proto.DType d, string field) => d switch
     {
         Proto.DType.F32 => DType.F32, Proto.DType.F16 => DType.F16, Proto.DType.Bf16 => DType.BF16,
         Proto.DType.I32 => DType.I32, Proto.DType.I64 => DType.I64, Proto.DType.F64 => DType.F64,
-        Proto.DType.U8 => DType.U8,
+        Proto.DType.U8 => DType.U8, Proto.DType.Bool => DType.Bool,
         _ => throw StitchingException.InvalidArgument(field, $"dtype {d} is not supported; use one of F32, F16, BF16, I32, I64, F64, U8."),
     };
 

@@ -29,7 +29,7 @@ for name, e in header.items():
     if dt == 'BF16':
         a = (np.frombuffer(buf, dtype='<u2').astype('<u4') << 16).view('<f4')
     else:
-        a = np.frombuffer(buf, dtype={'F32': '<f4', 'F16': '<f2', 'F64': '<f8', 'I32': '<i4', 'I64': '<i8', 'U8': 'u1'}[dt])
+        a = np.frombuffer(buf, dtype={'F32': '<f4', 'F16': '<f2', 'F64': '<f8', 'I32': '<i4', 'I64': '<i8', 'U8': 'u1', 'BOOL': '?'}[dt])
     out[name] = {'dtype': dt, 'shape': e['shape'], 'values': [float(v) for v in a.reshape(-1)]}
 print(json.dumps(out))
 """;
@@ -61,7 +61,7 @@ open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
         var tensors = new List<HostTensor>();
         foreach (var dtype in Enum.GetValues<DType>())
         {
-            var values = Enumerable.Range(0, 6).Select(i => dtype == DType.U8 ? i * 40.0 : (i - 2) * 1.5).ToArray();
+            var values = Enumerable.Range(0, 6).Select(i => dtype switch { DType.U8 => i * 40.0, DType.Bool => i % 2, _ => (i - 2) * 1.5 }).ToArray();
             if (dtype is DType.I32 or DType.I64) values = values.Select(Math.Floor).ToArray();
             tensors.Add(new HostTensor(dtype.ToString(), dtype, [2, 3], Encode(dtype, values)));
             expected[dtype.ToString()] = values;
@@ -111,7 +111,7 @@ open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
                 case DType.BF16: BinaryPrimitives.WriteUInt16LittleEndian(s, (ushort)(BitConverter.SingleToUInt32Bits((float)values[i]) >> 16)); break;
                 case DType.I32: BinaryPrimitives.WriteInt32LittleEndian(s, (int)values[i]); break;
                 case DType.I64: BinaryPrimitives.WriteInt64LittleEndian(s, (long)values[i]); break;
-                case DType.U8: s[0] = (byte)values[i]; break;
+                case DType.U8 or DType.Bool: s[0] = (byte)values[i]; break;
             }
         }
         return bytes;
