@@ -23,6 +23,14 @@ public sealed class StitchingOptions
     /// <summary>Operations running at once in this host; more wait their turn (PENDING).</summary>
     public int MaxConcurrentOperations { get; set; } = 2;
 
+    /// <summary>Folder of model checkpoints served by name (one sub-folder per model); default {StoreRoot}/models.</summary>
+    public string? ModelsRoot { get; set; }
+
+    /// <summary>Models kept loaded at once per host; the least recently used is unloaded beyond this.</summary>
+    public int MaxLoadedModels { get; set; } = 4;
+
+    public string ModelsRootOrDefault() => string.IsNullOrEmpty(ModelsRoot) ? Path.Combine(StoreRoot, "models") : ModelsRoot;
+
     /// <summary>Torch device for compute ("cpu", "cuda", "cuda:1").</summary>
     public string Device { get; set; } = "cpu";
 

@@ -69,6 +69,16 @@ public sealed class Checkpoint : IDisposable
         Config.TryGetProperty("rope_parameters", out var rp) && rp.ValueKind == JsonValueKind.Object
         && rp.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
 
+    /// <summary>Name and shape of every stored tensor (read from the safetensors headers).</summary>
+    public IEnumerable<(string Name, long[] Shape)> WeightShapes()
+    {
+        foreach (var file in _weightFiles.Values.Distinct())
+        {
+            if (!_readers.TryGetValue(file, out var reader)) _readers[file] = reader = SafetensorsReader.Open(file);
+            foreach (var e in reader.Entries) yield return (e.Name, e.Shape);
+        }
+    }
+
     /// <summary>Whether the checkpoint stores a weight under the name (after the first matching prefix).</summary>
     public bool HasWeight(string name, params string[] prefixes) => prefixes.DefaultIfEmpty("").Any(p => _weightFiles.ContainsKey(p + name));
 
@@ -90,20 +100,9 @@ public sealed class Checkpoint : IDisposable
     }
 
     /// <summary>A float32 torch tensor from a host tensor stored as F32, F16, BF16 or F64.</summary>
-    public static Tensor ToTorch(HostTensor t)
-    {
-        var stored = t.DType switch
-        {
-            DType.F32 => ScalarType.Float32,
-            DType.F16 => ScalarType.Float16,
-            DType.BF16 => ScalarType.BFloat16,
-            DType.F64 => ScalarType.Float64,
-            _ => throw StitchingException.FailedPrecondition($"weight '{t.Name}' has dtype {t.DType}; weights must be F32, F16, BF16 or F64.", "model"),
-        };
-        var raw = torch.empty(t.Shape, stored);
-        raw.bytes = System.Runtime.InteropServices.MemoryMarshal.AsMemory(t.Data).Span;
-        return stored == ScalarType.Float32 ? raw : raw.to(ScalarType.Float32);
-    }
+    public static Tensor ToTorch(HostTensor t) => t.DType is DType.F32 or DType.F16 or DType.BF16 or DType.F64
+        ? TorchTensors.ToTorchFloat(t, "model")
+        : throw StitchingException.FailedPrecondition($"weight '{t.Name}' has dtype {t.DType}; weights must be F32, F16, BF16 or F64.", "model");
 
     public void Dispose()
     {

@@ -1,6 +1,157 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Stitching.Activations.Extraction;
+using Stitching.Activations.Models;
+using Stitching.Activations.Runtime;
+using Stitching.Contracts.Activations.V1;
+using Stitching.Core.Artifacts;
+using Stitching.Core.Caching;
+using Stitching.Core.Compute;
+using Stitching.Core.Errors;
+using Stitching.Core.Operations;
+using Stitching.Core.Safetensors;
+using Stitching.Core.Tensors;
+using Stitching.Hosting;
+using Stitching.Models.Runtime;
+using Common = Stitching.Contracts.Common.V1;
+
 namespace Stitching.Activations;
 
-/// <summary>gRPC surface of the activations service. Its RPCs arrive with the issue that builds them.</summary>
-public sealed class ActivationsGrpcService : Contracts.Activations.V1.ActivationsService.ActivationsServiceBase
+/// <summary>gRPC surface of the activations service (activations.proto documents each RPC).</summary>
+public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, ArtifactStore store, IShardCache cache,
+    OperationRunner runner, IOptions<StitchingOptions> options) : ActivationsService.ActivationsServiceBase
 {
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var response = new ListModelsResponse();
+        var loaded = host.Loaded.ToList();
+        foreach (var entry in host.Catalog.List())
+        {
+            ModelInfo info;
+            try { info = ModelHost.Describe(entry); }
+            catch (StitchingException) { continue; } // unsupported or incomplete checkpoints are skipped
+            if (loaded.FirstOrDefault(l => l.Entry.Path == entry.Path) is { } l) info = l.Info(info);
+            response.Models.Add(info);
+        }
+        foreach (var l in loaded.Where(l => response.Models.All(m => m.Path != l.Entry.Path)))
+            response.Models.Add(l.Info(ModelHost.Describe(l.Entry)));
+        return Task.FromResult(response);
+    }
+
+    public override Task<ModelInfo> DescribeModel(DescribeModelRequest request, ServerCallContext context) =>
+        host.DescribeAsync(Require(request.Model), context.CancellationToken);
+
+    public override async Task<ModelInfo> LoadModel(LoadModelRequest request, ServerCallContext context)
+    {
+        using var lease = await host.AcquireAsync(Require(request.Model), request.AllowDownload, context.CancellationToken);
+        var info = lease.Model!.Info(ModelHost.Describe(lease.Model.Entry));
+        info.Name = request.Model.Model;
+        return info;
+    }
+
+    public override async Task<UnloadModelResponse> UnloadModel(UnloadModelRequest request, ServerCallContext context) =>
+        new() { Unloaded = await host.UnloadAsync(Require(request.Model), context.CancellationToken) };
+
+    public override async Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)
+    {
+        using var lease = await host.AcquireAsync(new ModelSpec { Model = request.Model }, false, context.CancellationToken);
+        var tokenizer = lease.Model!.Tokenizer;
+        var response = new TokenizeResponse();
+        foreach (var text in request.Texts)
+        {
+            var e = tokenizer.EncodeWithPolicy(text, ToPolicy(request.BosPolicy));
+            var t = new TokenizedText();
+            t.Ids.AddRange(e.Ids);
+            t.Tokens.AddRange(e.Tokens);
+            t.Starts.AddRange(e.Offsets.Select(o => o.Start));
+            t.Ends.AddRange(e.Offsets.Select(o => o.End));
+            t.Special.AddRange(e.SpecialTokensMask.Select(s => s ? 1 : 0));
+            response.Texts.Add(t);
+        }
+        return response;
+    }
+
+    public override async Task<DetokenizeResponse> Detokenize(DetokenizeRequest request, ServerCallContext context)
+    {
+        using var lease = await host.AcquireAsync(new ModelSpec { Model = request.Model }, false, context.CancellationToken);
+        var tokenizer = lease.Model!.Tokenizer;
+        var bad = request.Ids.FirstOrDefault(i => i < 0 || i >= tokenizer.VocabSize, -1);
+        if (bad != -1 || request.Ids.Any(i => i < 0))
+            throw StitchingException.InvalidArgument("ids", $"{bad} is outside the vocabulary 0..{tokenizer.VocabSize - 1}.");
+        return new DetokenizeResponse { Text = tokenizer.Decode(request.Ids, request.SkipSpecialTokens) };
+    }
+
+    public override async Task<ForwardResponse> Forward(Contracts.Activations.V1.ForwardRequest request, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
+        var loaded = lease.Model!;
+        var textIds = request.TokenIds is null && !string.IsNullOrEmpty(request.Text)
+            ? loaded.Tokenizer.EncodeWithPolicy(request.Text, ToPolicy(request.BosPolicy)).Ids.ToArray() : null;
+        var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
+        var response = await worker.RunAsync(() => ForwardPass.Run(loaded.Model, request, textIds, artifacts), ct);
+        if (response.CalculateSize() > options.Value.MaxMessageBytes)
+            throw StitchingException.ResourceExhausted(
+                $"the response would be {response.CalculateSize() >> 20} MiB, over the {options.Value.MaxMessageBytes >> 20} MiB message limit; capture fewer hooks or tokens, drop return_logits (use top_k), or run Extract for bulk activations.", "capture");
+        return response;
+    }
+
+    public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
+        var loaded = lease.Model!;
+        var prompt = request.PromptIds.Count > 0 ? request.PromptIds.ToList()
+            : loaded.Tokenizer.EncodeWithPolicy(request.Prompt, ToPolicy(request.BosPolicy)).Ids.ToList();
+        if (prompt.Any(i => i < 0 || i >= loaded.Model.VocabSize))
+            throw StitchingException.InvalidArgument("prompt_ids", $"ids must lie in 0..{loaded.Model.VocabSize - 1}.");
+        var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
+        var sampling = new SamplingOptions(request.MaxNewTokens == 0 ? 32 : request.MaxNewTokens, request.Temperature, request.TopK, request.TopP == 0 ? 1 : request.TopP,
+            request.Seed, request.IgnoreEos ? null : loaded.Tokenizer.EosId);
+        var promptPositions = Enumerable.Range(0, prompt.Count).ToList();
+        var (fresh, reason) = await worker.RunAsync(() => Generation.Generate(loaded.Model, prompt, sampling,
+            _ => InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts, request.InterveneOnPromptOnly ? _ => promptPositions : null), ct), ct);
+        var response = new GenerateResponse { Text = loaded.Tokenizer.Decode(fresh, skipSpecialTokens: true), StopReason = reason };
+        response.PromptIds.AddRange(prompt);
+        response.NewIds.AddRange(fresh);
+        return response;
+    }
+
+    public override Task<Common.Operation> Extract(ExtractRequest request, ServerCallContext context) =>
+        Task.FromResult(runner.Start(ExtractHandler.OperationKind, Any.Pack(request)));
+
+    public override async Task ReadActivations(ReadActivationsRequest request, IServerStreamWriter<Common.TensorChunk> responseStream, ServerCallContext context)
+    {
+        var r = ArtifactIds.Validate(request.ActivationSet, "activation_set");
+        if (r.Kind != ActivationSetLayout.Kind)
+            throw StitchingException.InvalidArgument("activation_set.kind", $"'{r.Kind}' is not '{ActivationSetLayout.Kind}'.");
+        var manifest = store.GetManifest(r);
+        var shards = int.Parse(manifest.Metadata.GetValueOrDefault("shards", "0"));
+        var wanted = request.Shards.Count > 0 ? request.Shards.ToList() : Enumerable.Range(0, shards).ToList();
+        foreach (var s in wanted)
+            if (s < 0 || s >= shards) throw StitchingException.InvalidArgument("shards", $"{s} is outside 0..{shards - 1}.");
+        foreach (var s in wanted)
+        {
+            var file = ActivationSetLayout.ShardFile(s);
+            using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(r, file, context.CancellationToken)).Bytes, $"{r.Id}/{file}");
+            var names = request.Names.Count > 0 ? request.Names.ToList() : reader.Entries.Select(e => e.Name).ToList();
+            foreach (var name in names) reader.Entry(name);
+            foreach (var name in names)
+                foreach (var chunk in TensorCodec.ToChunks(reader.Read(name)))
+                    await responseStream.WriteAsync(chunk, context.CancellationToken);
+        }
+    }
+
+    private static ModelSpec Require(ModelSpec? spec) =>
+        spec is null || string.IsNullOrEmpty(spec.Model)
+            ? throw StitchingException.InvalidArgument("model.model", "is empty; give a model-store name, a checkpoint folder or a Hugging Face repo id (see ListModels).")
+            : spec;
+
+    internal static Stitching.Models.Tokenization.BosPolicy ToPolicy(Contracts.Activations.V1.BosPolicy p) => p switch
+    {
+        Contracts.Activations.V1.BosPolicy.Always => Stitching.Models.Tokenization.BosPolicy.Always,
+        Contracts.Activations.V1.BosPolicy.Never => Stitching.Models.Tokenization.BosPolicy.Never,
+        _ => Stitching.Models.Tokenization.BosPolicy.Model,
+    };
 }

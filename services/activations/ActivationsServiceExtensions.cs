@@ -1,3 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
+using Stitching.Activations.Extraction;
+using Stitching.Activations.Models;
+using Stitching.Core.Operations;
 using Stitching.Hosting;
 
 namespace Stitching.Activations;
@@ -7,8 +11,14 @@ public static class ActivationsServiceExtensions
 {
     public const string GrpcName = "stitching.activations.v1.ActivationsService";
 
-    public static WebApplicationBuilder AddActivationsService(this WebApplicationBuilder builder) =>
-        builder.AddStitchingService(GrpcName, "Activations");
+    public static WebApplicationBuilder AddActivationsService(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<ModelCatalog>();
+        builder.Services.AddSingleton<ModelHost>();
+        builder.Services.AddSingleton<Corpus>();
+        builder.Services.AddSingleton<IOperationHandler, ExtractHandler>();
+        return builder.AddStitchingService(GrpcName, "Activations");
+    }
 
     public static WebApplication MapActivationsService(this WebApplication app)
     {

@@ -33,3 +33,33 @@ public static class ModelFamilies
         return Load(ck, dtype, torch.device(device));
     }
 }
+
+/// <summary>What config.json says about a model, without loading weights.</summary>
+public sealed record ModelShape(string Family, int Layers, int Width, int VocabSize, int? MaxPositions, bool HasResidMid, long Parameters)
+{
+    /// <summary>Every hook name this model has, in forward order.</summary>
+    public IReadOnlyList<string> Hooks()
+    {
+        var sites = HasResidMid
+            ? new[] { HookSite.ResidPre, HookSite.AttnOut, HookSite.ResidMid, HookSite.MlpOut, HookSite.ResidPost }
+            : [HookSite.ResidPre, HookSite.AttnOut, HookSite.MlpOut, HookSite.ResidPost];
+        return Enumerable.Range(0, Layers).SelectMany(l => sites.Select(s => new HookPoint(s, l).ToString()))
+            .Append(HookPoint.FinalNormalizedName).ToList();
+    }
+
+    public static ModelShape Of(Checkpoint ck)
+    {
+        var family = ck.ModelType;
+        if (!ModelFamilies.Supported.Contains(family))
+            throw StitchingException.FailedPrecondition($"{ck.Directory}: model_type '{family}' is not supported; supported: {string.Join(", ", ModelFamilies.Supported)}.", "model");
+        var gpt2 = family == "gpt2";
+        var layers = gpt2 ? ck.Int("n_layer") : ck.Int("num_hidden_layers");
+        var width = gpt2 ? ck.Int("n_embd") : ck.Int("hidden_size");
+        var residMid = family != "gpt_neox" || !ck.Bool("use_parallel_residual", true);
+        var parameters = ck.WeightShapes().Where(w => !IsBuffer(w.Name)).Sum(w => w.Shape.Aggregate(1L, (a, b) => a * b));
+        return new ModelShape(family, layers, width, ck.Int("vocab_size"), gpt2 ? ck.Int("n_positions", 1024) : null, residMid, parameters);
+    }
+
+    private static bool IsBuffer(string name) =>
+        name.EndsWith(".attn.bias") && !name.Contains("c_attn") || name.EndsWith("masked_bias") || name.EndsWith("inv_freq") || name.EndsWith("attention.bias");
+}

@@ -42,6 +42,19 @@ public abstract class CausalLm : IDisposable
 
     public long ParameterCount => _parameters.Sum(p => p.numel());
 
+    /// <summary>
+    /// Analytic forward FLOPs for rows of <paramref name="tokens"/> tokens through <paramref name="blocks"/>
+    /// blocks (docs/flops.md): per block 2 T P_block (every weight matrix of the block once per token)
+    /// + 4 T^2 d (scores and weighted sum over the full causal square), plus 2 T d V for the unembedding.
+    /// </summary>
+    public double ForwardFlops(long rows, int tokens, int blocks, bool logits)
+    {
+        var blockMatrixParams = _parameters.Where(p => p.dim() == 2 && p.shape[0] != VocabSize && p.shape[1] != VocabSize && p.shape[0] != MaxPositions)
+            .Sum(p => (double)p.numel()) / Layers;
+        var perRow = blocks * (2.0 * tokens * blockMatrixParams + 4.0 * tokens * tokens * Width) + (logits ? 2.0 * tokens * Width * VocabSize : 0);
+        return rows * perRow;
+    }
+
     /// <summary>Converts a float32 weight to the model's dtype and device and keeps it alive with the model.</summary>
     protected Tensor Param(Tensor w)
     {

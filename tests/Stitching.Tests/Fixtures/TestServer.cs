@@ -25,7 +25,7 @@ public sealed class TestServer : IAsyncDisposable
     public LocalRedis? Redis => Server.LocalRedis;
     public string StoreRoot => Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>().Root;
 
-    public static async Task<TestServer> StartAsync(string? storeRoot = null, bool redis = true, bool testJobs = true)
+    public static async Task<TestServer> StartAsync(string? storeRoot = null, bool redis = true, bool testJobs = true, string? modelsRoot = null)
     {
         if (redis && LocalRedis.FindExecutable() is null)
             throw new InvalidOperationException("These tests need a real redis-server: apt-get install -y redis-server (the ./test script does it).");
@@ -37,6 +37,7 @@ public sealed class TestServer : IAsyncDisposable
             StartLocalRedis = redis,
             Configure = b =>
             {
+                if (modelsRoot is not null) b.Configuration["Stitching:ModelsRoot"] = modelsRoot;
                 if (!testJobs) return;
                 b.Services.AddSingleton<IOperationHandler, CountingJob>();
                 b.Services.AddSingleton<IOperationHandler, ResumableCountingJob>();

@@ -1,0 +1,63 @@
+using Stitching.Core.Errors;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Stitching.Models.Runtime;
+
+/// <summary>Sampling settings: temperature 0 is greedy; top-k and top-p filter before sampling.</summary>
+public sealed record SamplingOptions(int MaxNewTokens, double Temperature = 0, int TopK = 0, double TopP = 1, ulong Seed = 0, int? StopToken = null);
+
+/// <summary>
+/// Autoregressive generation with interventions applied on every step's forward. Without a KV cache
+/// each step re-runs the whole prefix (cost O(T^2) in length), which is exact for any intervention,
+/// including ones that depend on the whole sequence.
+/// </summary>
+public static class Generation
+{
+    /// <param name="interventionsFor">Interventions for a step, given the current length.</param>
+    public static (List<int> NewIds, string StopReason) Generate(CausalLm model, IReadOnlyList<int> prompt, SamplingOptions options,
+        Func<int, IReadOnlyDictionary<HookPoint, IReadOnlyList<IIntervention>>> interventionsFor, CancellationToken ct = default)
+    {
+        if (prompt.Count == 0) throw StitchingException.InvalidArgument("prompt", "is empty; give a prompt text or prompt_ids.");
+        if (options.MaxNewTokens <= 0) throw StitchingException.InvalidArgument("max_new_tokens", "must be positive.");
+        if (options.Temperature < 0) throw StitchingException.InvalidArgument("temperature", "must be >= 0 (0 = greedy).");
+        if (model.MaxPositions is { } max && prompt.Count + options.MaxNewTokens > max)
+            throw StitchingException.InvalidArgument("max_new_tokens", $"prompt ({prompt.Count}) + max_new_tokens ({options.MaxNewTokens}) exceed the model's {max} positions.");
+        var generator = new Generator(options.Seed);
+        var ids = prompt.ToList();
+        var fresh = new List<int>();
+        for (var step = 0; step < options.MaxNewTokens; step++)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Count]);
+            var logits = model.Forward(new ForwardRequest { Ids = input, Logits = true, Interventions = interventionsFor(ids.Count) }).Logits!;
+            var next = Choose(logits[0, -1].to(ScalarType.Float32), options, generator);
+            ids.Add(next);
+            fresh.Add(next);
+            if (next == options.StopToken) return (fresh, "eos");
+        }
+        return (fresh, "length");
+    }
+
+    private static int Choose(Tensor logits, SamplingOptions o, Generator generator)
+    {
+        if (o.Temperature == 0) return (int)logits.argmax().item<long>();
+        var scaled = logits / o.Temperature;
+        if (o.TopK > 0 && o.TopK < scaled.shape[0])
+        {
+            var kth = scaled.topk(o.TopK).values[-1];
+            scaled = scaled.masked_fill(scaled < kth, float.NegativeInfinity);
+        }
+        if (o.TopP is > 0 and < 1)
+        {
+            var (sorted, order) = scaled.sort(descending: true);
+            var cumulative = F.softmax(sorted, 0).cumsum(0);
+            // drop tokens once the mass before them already reaches top_p (the first token always stays)
+            var drop = (cumulative - F.softmax(sorted, 0)) >= o.TopP;
+            scaled = scaled.scatter(0, order, sorted.masked_fill(drop, float.NegativeInfinity));
+        }
+        return (int)multinomial(F.softmax(scaled, 0), 1, generator: generator).item<long>();
+    }
+}

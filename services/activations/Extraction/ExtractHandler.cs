@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Stitching.Activations.Models;
+using Stitching.Contracts.Activations.V1;
+using Stitching.Contracts.Common.V1;
+using Stitching.Core.Artifacts;
+using Stitching.Core.Caching;
+using Stitching.Core.Compute;
+using Stitching.Core.Errors;
+using Stitching.Core.Operations;
+using Stitching.Core.Safetensors;
+using Stitching.Core.Telemetry;
+using Stitching.Models.Tokenization;
+
+namespace Stitching.Activations.Extraction;
+
+/// <summary>
+/// "activations.extract": corpus -> TokenSet -> one ActivationSet per model, each written shard by
+/// shard (memory bounded by batch and shard size) and offered to the Redis cache after commit.
+/// Artifact ids hash everything that determines the bytes, so an identical request reuses them; a
+/// restarted job redoes only what was not committed.
+/// </summary>
+public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore store, IShardCache cache, TorchWorker worker,
+    [FromKeyedServices("Activations")] StitchingTelemetry telemetry, ILogger<ExtractHandler> log) : IOperationHandler
+{
+    public const string OperationKind = "activations.extract";
+    public string Kind => OperationKind;
+    public bool Resumable => true;
+
+    public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
+    {
+        var request = context.SpecAs<ExtractRequest>();
+        Validate(request);
+        var entries = new List<CatalogEntry>();
+        foreach (var m in request.Models) entries.Add(await host.Catalog.ResolveAsync(m.Model.Model, allowDownload: false, ct));
+        var tokenizerPath = Path.Combine(entries[0].Path, "tokenizer.json");
+        var tokenizerHash = Sha(File.ReadAllBytes(tokenizerPath));
+        for (var i = 1; i < entries.Count; i++)
+            if (Sha(File.ReadAllBytes(Path.Combine(entries[i].Path, "tokenizer.json"))) != tokenizerHash)
+                throw StitchingException.FailedPrecondition($"models[{i}] ({entries[i].Name}) has a different tokenizer from models[0] ({entries[0].Name}); paired extraction needs one tokenizer (one model family).", $"models[{i}]");
+
+        context.Report(new OperationProgress { Phase = "tokenize" });
+        var tokens = await TokenSetAsync(request, HfTokenizer.Load(tokenizerPath), tokenizerHash, context, ct);
+        var result = new ExtractResult { TokenSet = tokens.Ref, Tokens = tokens.Set.Tokens, Rows = tokens.Set.Rows };
+        context.AddOutput(tokens.Ref);
+        double flops = 0;
+        for (var i = 0; i < request.Models.Count; i++)
+        {
+            var (asRef, reused, spent) = await ActivationSetAsync(request, i, entries[i], tokens.Ref, tokens.Set, context, flops, ct);
+            flops += spent;
+            result.ActivationSets.Add(asRef);
+            result.Reused.Add(reused);
+            context.AddOutput(asRef);
+        }
+        context.Report(new OperationProgress { Phase = "done", Tokens = tokens.Set.Tokens * request.Models.Count, Flops = flops });
+        context.SetResult(result);
+    }
+
+    private static void Validate(ExtractRequest r)
+    {
+        if (r.Corpus is null) throw StitchingException.InvalidArgument("corpus", "is required.");
+        if (r.Models.Count == 0) throw StitchingException.InvalidArgument("models", "name at least one model with hooks.");
+        for (var i = 0; i < r.Models.Count; i++)
+        {
+            if (r.Models[i].Model is null || string.IsNullOrEmpty(r.Models[i].Model.Model)) throw StitchingException.InvalidArgument($"models[{i}].model", "is required.");
+            if (r.Models[i].Hooks.Count == 0) throw StitchingException.InvalidArgument($"models[{i}].hooks", "name at least one hook, e.g. blocks.3.hook_resid_pre.");
+        }
+        if (r.BatchSize < 0) throw StitchingException.InvalidArgument("batch_size", "must be positive (default 8).");
+        if (r.ShardTokens < 0) throw StitchingException.InvalidArgument("shard_tokens", "must be positive (default 65536).");
+    }
+
+    private async Task<(ArtifactRef Ref, TokenSet Set)> TokenSetAsync(ExtractRequest request, HfTokenizer tokenizer, string tokenizerHash, OperationContext context, CancellationToken ct)
+    {
+        var spec = new TokenSetSpec(request.Tokens ?? new TokenSetSpec());
+        if (spec.ContextLength == 0) spec.ContextLength = 128;
+        var identity = $"{Google.Protobuf.JsonFormatter.Default.Format(request.Corpus)}|{corpus.Version(request.Corpus)}|{tokenizerHash}|{Google.Protobuf.JsonFormatter.Default.Format(spec)}";
+        var r = new ArtifactRef { Kind = ActivationSetLayout.TokenSetKind, Id = "ts-" + Sha(System.Text.Encoding.UTF8.GetBytes(identity))[..20] };
+        if (store.Exists(r))
+        {
+            using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(r, TokenSet.File, ct)).Bytes, r.Id);
+            return (r, TokenSet.FromSafetensors(reader));
+        }
+        var set = await Task.Run(() => TokenSet.Build(corpus.Documents(request.Corpus), tokenizer, spec, ct), ct);
+        var metadata = new Dictionary<string, string>
+        {
+            ["context"] = set.Context.ToString(), ["rows"] = set.Rows.ToString(), ["tokens"] = set.Tokens.ToString(),
+            ["documents"] = (set.DocIds.Where(d => d >= 0).DefaultIfEmpty(-1).Max() + 1).ToString(), ["tokenizer_sha256"] = tokenizerHash,
+            ["bos_policy"] = spec.BosPolicy.ToString(),
+        };
+        using var writer = store.Create(r);
+        writer.WriteFile(TokenSet.File, set.ToSafetensors(metadata));
+        foreach (var (k, v) in metadata) writer.Manifest.Metadata[k] = v;
+        writer.Manifest.SpecJson = identity;
+        CommitOrReuse(writer);
+        context.Report(new OperationProgress { Phase = "tokenize", Tokens = set.Tokens, Message = $"{set.Rows} rows of {set.Context} tokens" });
+        return (r, set);
+    }
+
+    private async Task<(ArtifactRef Ref, bool Reused, double Flops)> ActivationSetAsync(ExtractRequest request, int index, CatalogEntry entry,
+        ArtifactRef tokenSetRef, TokenSet tokens, OperationContext context, double flopsBefore, CancellationToken ct)
+    {
+        var mh = request.Models[index];
+        var dtype = ModelHost.DTypeName(ModelHost.ParseDType(mh.Model.Dtype));
+        var batch = request.BatchSize == 0 ? 8 : request.BatchSize;
+        var shardRows = (int)Math.Max(1, (request.ShardTokens == 0 ? 65536 : request.ShardTokens) / tokens.Context);
+        var fingerprint = ModelHost.Fingerprint(entry.Path);
+        using var lease = await host.AcquireAsync(mh.Model, allowDownload: false, ct);
+        var loaded = lease.Model!;
+        var model = loaded.Model;
+        var hooks = mh.Hooks.Select((h, j) => model.ParseHook(h, $"models[{index}].hooks[{j}]")).Distinct().ToList();
+        var identity = $"{tokenSetRef.Id}|{fingerprint}|{dtype}|{string.Join(",", hooks.Select(h => h.ToString()))}|{shardRows}";
+        var r = new ArtifactRef { Kind = ActivationSetLayout.Kind, Id = "as-" + Sha(System.Text.Encoding.UTF8.GetBytes(identity))[..20] };
+        if (store.Exists(r)) return (r, true, 0);
+
+        using var activity = telemetry.Source.StartActivity("activations.extract");
+        activity?.SetTag(StitchingTelemetry.ModelAttribute, entry.Name);
+        activity?.SetTag(StitchingTelemetry.HookAttribute, string.Join(",", hooks));
+        activity?.SetTag(StitchingTelemetry.OperationAttribute, context.Id);
+        var blocks = hooks.Max(h => h.Site == Stitching.Models.HookSite.ResidPre ? h.Layer : h.Layer + 1);
+        blocks = Math.Min(blocks, model.Layers);
+        var width = model.Width;
+        var context0 = tokens.Context;
+        using var writer = store.Create(r);
+        var shard = new ShardBuffer(hooks.Select(h => h.ToString()).ToList(), shardRows, context0, width);
+        var shardIndex = 0;
+        var clock = Stopwatch.StartNew();
+        double flops = 0;
+        for (var row = 0; row < tokens.Rows;)
+        {
+            ct.ThrowIfCancellationRequested();
+            var rows = Math.Min(Math.Min(batch, tokens.Rows - row), shardRows - shard.Rows);
+            var first = row;
+            await worker.RunAsync(() =>
+            {
+                var ids = TorchSharp.torch.tensor(tokens.Ids.AsSpan(first * context0, rows * context0).ToArray().Select(i => (long)i).ToArray(), [rows, context0]);
+                var result = model.Forward(new Stitching.Models.Runtime.ForwardRequest { Ids = ids, Capture = hooks });
+                for (var j = 0; j < hooks.Count; j++) shard.Append(j, result.Captured[hooks[j]]);
+                return 0;
+            }, ct);
+            shard.AddRows(tokens, first, rows);
+            var spent = model.ForwardFlops(rows, context0, blocks, logits: false);
+            flops += spent;
+            telemetry.AddFlops(spent, activity);
+            if (shard.Full) WriteShard(writer, shard, shardIndex++);
+            row += rows;
+            var done = row;
+            context.Report(new OperationProgress
+            {
+                Phase = $"extract {entry.Name} ({index + 1}/{request.Models.Count})", Step = done, TotalSteps = tokens.Rows,
+                Tokens = (long)done * context0, Flops = flopsBefore + flops,
+                EtaSeconds = clock.Elapsed.TotalSeconds / done * (tokens.Rows - done),
+                Metrics = { ["tokens_per_second"] = done * context0 / Math.Max(1e-9, clock.Elapsed.TotalSeconds) },
+            });
+        }
+        if (shard.Rows > 0) WriteShard(writer, shard, shardIndex++);
+        var m = writer.Manifest;
+        m.SpecJson = identity;
+        m.Metadata["model"] = entry.Name;
+        m.Metadata["model_path"] = entry.Path;
+        m.Metadata["fingerprint"] = fingerprint;
+        m.Metadata["dtype"] = dtype;
+        m.Metadata["hooks"] = string.Join(",", hooks);
+        m.Metadata["token_set"] = tokenSetRef.Id;
+        m.Metadata["context"] = context0.ToString();
+        m.Metadata["width"] = width.ToString();
+        m.Metadata["shards"] = shardIndex.ToString();
+        m.Metrics["tokens"] = tokens.Tokens;
+        m.Metrics["flops"] = flops;
+        m.Metrics["seconds"] = clock.Elapsed.TotalSeconds;
+        m.Metrics["tokens_per_second"] = tokens.Tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        activity?.SetTag(StitchingTelemetry.TokensAttribute, tokens.Tokens);
+        telemetry.TokensCounter.Add(tokens.Tokens);
+        if (!CommitOrReuse(writer)) return (r, true, flops);
+        log.LogInformation("extracted {Tokens} tokens x {Hooks} hooks of {Model} into {Ref} in {Seconds:F1} s", tokens.Tokens, hooks.Count, entry.Name, r.Id, clock.Elapsed.TotalSeconds);
+        for (var s = 0; s < shardIndex; s++) await cache.GetFileAsync(r, ActivationSetLayout.ShardFile(s), ct); // offer to the cache
+        return (r, false, flops);
+    }
+
+    private static void WriteShard(ArtifactWriter writer, ShardBuffer shard, int index)
+    {
+        writer.WriteFile(ActivationSetLayout.ShardFile(index), s => SafetensorsWriter.Write(s, shard.Tensors()));
+        shard.Clear();
+    }
+
+    /// <summary>Commits; false when a concurrent job committed the same artifact first (same bytes by construction).</summary>
+    private static bool CommitOrReuse(ArtifactWriter writer)
+    {
+        try { writer.Commit(); return true; }
+        catch (StitchingException e) when (e.Kind == ErrorKind.AlreadyExists) { return false; }
+    }
+
+    private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+}
