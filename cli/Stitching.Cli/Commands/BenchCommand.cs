@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Stitching.Core.Compute;
 using TorchSharp;
 
@@ -19,22 +18,8 @@ public static class BenchCommand
             var n = parse.GetValue(size);
             var reps = Math.Max(1, parse.GetValue(repeat));
             using var worker = new TorchWorker(parse.GetValue(device)!);
-            var seconds = await worker.RunAsync(() =>
-            {
-                var a = torch.randn(n, n, device: worker.Device);
-                var b = torch.randn(n, n, device: worker.Device);
-                torch.matmul(a, b).Dispose();
-                var best = double.MaxValue;
-                for (var i = 0; i < reps; i++)
-                {
-                    var sw = Stopwatch.StartNew();
-                    using var c = torch.matmul(a, b);
-                    if (worker.Device.type == DeviceType.CUDA) torch.cuda.synchronize();
-                    best = Math.Min(best, sw.Elapsed.TotalSeconds);
-                }
-                return best;
-            }, ct);
-            var gflops = Flops.Matmul(n, n, n) / seconds / 1e9;
+            var seconds = await worker.RunAsync(() => MatmulRate.BestSeconds(n, reps, worker.Device), ct);
+            var gflops = MatmulRate.Gflops(n, seconds);
             Console.WriteLine($"matmul {n}x{n} float32 on {parse.GetValue(device)}: {gflops:F1} GFLOP/s (best of {reps}, {seconds * 1e3:F1} ms, torch {TorchInfo.Version}, {TorchInfo.Threads} threads)");
             return 0;
         });

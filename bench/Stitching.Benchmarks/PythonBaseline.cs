@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Stitching.Benchmarks;
+
+/// <summary>What baseline_extract.py prints (snake_case JSON).</summary>
+public sealed record BaselineResult(
+    string TorchVersion, int Threads, string Blas, string[] BlasLibraries, double MatmulGflops,
+    double BestS, double MedianS, double TokensPerSBest, double TokensPerSMedian, double MaxAbsError, double MaxRelError);
+
+/// <summary>Runs the PyTorch eager baseline (baseline_extract.py) under Debian's python3-torch.</summary>
+public static class PythonBaseline
+{
+    public const string Python = "/usr/bin/python3";
+    public const string InstallHint = "apt-get install -y python3-torch libopenblas0-pthread";
+    private const string Script = "baseline_extract.py";
+
+    /// <summary>The baseline's result, or null with <paramref name="problem"/> saying why there is none.</summary>
+    public static BaselineResult? Run(string checkpointDir, string inputsPath, BenchOptions o, out string? problem)
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, Script);
+        if (!File.Exists(Python)) { problem = $"{Python} is missing; install the baseline with: {InstallHint}"; return null; }
+        var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[]
+                 {
+                     script, checkpointDir, inputsPath, "--layers-read", $"{o.LayersRead}", "--threads", $"{o.Threads}",
+                     "--warmup", $"{o.Warmup}", "--repeat", $"{o.Repeat}", "--matmul-size", $"{o.MatmulSize}",
+                 })
+            psi.ArgumentList.Add(arg);
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+        if (last is null || !last.StartsWith('{'))
+        {
+            problem = $"{Script} exited {process.ExitCode} without a result ({stderr.Result.Trim()}); it needs Debian's python3-torch and numpy: {InstallHint}";
+            return null;
+        }
+        using var json = JsonDocument.Parse(last);
+        if (json.RootElement.TryGetProperty("error", out var error))
+        {
+            problem = error.GetString() == "no_torch"
+                ? $"{Python} cannot import torch; install the baseline with: {InstallHint}"
+                : $"{Script}: {last}";
+            return null;
+        }
+        problem = null;
+        return json.RootElement.Deserialize<BaselineResult>(new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+    }
+}
