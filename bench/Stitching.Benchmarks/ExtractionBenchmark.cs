@@ -1,3 +1,4 @@
+using Stitching.Core.Tensors;
 using System.Diagnostics;
 using Stitching.Core.Compute;
 using Stitching.Core.Safetensors;
@@ -46,7 +47,7 @@ public static class ExtractionBenchmark
 
             if (o.SkipPython) return 0;
             var inputs = Path.Combine(dir, "inputs.safetensors");
-            SafetensorsWriter.Write(inputs, [TorchHost.ToHost("ids", ids), ours.Captured]);
+            SafetensorsWriter.Write(inputs, [TorchTensors.ToHost(ids, "ids"), ours.Captured]);
             var baseline = PythonBaseline.Run(dir, inputs, o, out var problem);
             if (baseline is null)
             {

@@ -23,6 +23,6 @@ public static class OurExtraction
         }, o.Warmup, o.Repeat);
         using var last = NewDisposeScope();
         var captured = model.Forward(request).Captured[request.Capture.Single()];
-        return new Result(timing, TorchHost.ToHost("ours", captured), model.ParameterCount);
+        return new Result(timing, TorchTensors.ToHost(captured, "ours"), model.ParameterCount);
     }
 }

@@ -63,6 +63,6 @@ public static class SyntheticGpt2
     private static HostTensor Random(string name, double std, double mean, params long[] shape)
     {
         using var t = randn(shape) * std + mean;
-        return TorchHost.ToHost(name, t);
+        return TorchTensors.ToHost(t, name);
     }
 }
