@@ -9,5 +9,8 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     HealthCommand.Create(),
     OpsCommand.Create(),
     BenchCommand.Create(),
+    ModelsCommand.Create(),
+    ExtractCommand.Create(),
+    ActivationsCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

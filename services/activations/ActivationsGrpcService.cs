@@ -56,7 +56,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
     public override async Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)
     {
         using var lease = await host.AcquireAsync(new ModelSpec { Model = request.Model }, false, context.CancellationToken);
-        var tokenizer = lease.Model!.Tokenizer;
+        var tokenizer = lease.Model!.RequireTokenizer();
         var response = new TokenizeResponse();
         foreach (var text in request.Texts)
         {
@@ -75,7 +75,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
     public override async Task<DetokenizeResponse> Detokenize(DetokenizeRequest request, ServerCallContext context)
     {
         using var lease = await host.AcquireAsync(new ModelSpec { Model = request.Model }, false, context.CancellationToken);
-        var tokenizer = lease.Model!.Tokenizer;
+        var tokenizer = lease.Model!.RequireTokenizer();
         var bad = request.Ids.FirstOrDefault(i => i < 0 || i >= tokenizer.VocabSize, -1);
         if (bad != -1 || request.Ids.Any(i => i < 0))
             throw StitchingException.InvalidArgument("ids", $"{bad} is outside the vocabulary 0..{tokenizer.VocabSize - 1}.");
@@ -88,7 +88,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
         var loaded = lease.Model!;
         var textIds = request.TokenIds is null && !string.IsNullOrEmpty(request.Text)
-            ? loaded.Tokenizer.EncodeWithPolicy(request.Text, ToPolicy(request.BosPolicy)).Ids.ToArray() : null;
+            ? loaded.RequireTokenizer().EncodeWithPolicy(request.Text, ToPolicy(request.BosPolicy)).Ids.ToArray() : null;
         var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
         var response = await worker.RunAsync(() => ForwardPass.Run(loaded.Model, request, textIds, artifacts), ct);
         if (response.CalculateSize() > options.Value.MaxMessageBytes)
@@ -103,16 +103,16 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
         var loaded = lease.Model!;
         var prompt = request.PromptIds.Count > 0 ? request.PromptIds.ToList()
-            : loaded.Tokenizer.EncodeWithPolicy(request.Prompt, ToPolicy(request.BosPolicy)).Ids.ToList();
+            : loaded.RequireTokenizer().EncodeWithPolicy(request.Prompt, ToPolicy(request.BosPolicy)).Ids.ToList();
         if (prompt.Any(i => i < 0 || i >= loaded.Model.VocabSize))
             throw StitchingException.InvalidArgument("prompt_ids", $"ids must lie in 0..{loaded.Model.VocabSize - 1}.");
         var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
         var sampling = new SamplingOptions(request.MaxNewTokens == 0 ? 32 : request.MaxNewTokens, request.Temperature, request.TopK, request.TopP == 0 ? 1 : request.TopP,
-            request.Seed, request.IgnoreEos ? null : loaded.Tokenizer.EosId);
+            request.Seed, request.IgnoreEos ? null : loaded.Tokenizer?.EosId);
         var promptPositions = Enumerable.Range(0, prompt.Count).ToList();
         var (fresh, reason) = await worker.RunAsync(() => Generation.Generate(loaded.Model, prompt, sampling,
             _ => InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts, request.InterveneOnPromptOnly ? _ => promptPositions : null), ct), ct);
-        var response = new GenerateResponse { Text = loaded.Tokenizer.Decode(fresh, skipSpecialTokens: true), StopReason = reason };
+        var response = new GenerateResponse { Text = loaded.Tokenizer?.Decode(fresh, skipSpecialTokens: true) ?? "", StopReason = reason };
         response.PromptIds.AddRange(prompt);
         response.NewIds.AddRange(fresh);
         return response;

@@ -47,6 +47,11 @@ public sealed class ServerConnection : IAsyncDisposable
             Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
             return 1;
         }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
     }
 
     public async ValueTask DisposeAsync()

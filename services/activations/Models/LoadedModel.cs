@@ -1,4 +1,5 @@
 using Stitching.Contracts.Activations.V1;
+using Stitching.Core.Errors;
 using Stitching.Models.Runtime;
 using Stitching.Models.Tokenization;
 
@@ -14,7 +15,7 @@ public sealed class LoadedModel
     private bool _retired;
     private readonly object _gate = new();
 
-    public LoadedModel(CatalogEntry entry, CausalLm model, HfTokenizer tokenizer, string fingerprint, string dtype, string device)
+    public LoadedModel(CatalogEntry entry, CausalLm model, HfTokenizer? tokenizer, string fingerprint, string dtype, string device)
     {
         Entry = entry;
         Model = model;
@@ -26,7 +27,11 @@ public sealed class LoadedModel
 
     public CatalogEntry Entry { get; }
     public CausalLm Model { get; }
-    public HfTokenizer Tokenizer { get; }
+    /// <summary>The tokenizer, or null when the checkpoint has no tokenizer.json (token ids still work).</summary>
+    public HfTokenizer? Tokenizer { get; }
+
+    public HfTokenizer RequireTokenizer() => Tokenizer ?? throw StitchingException.FailedPrecondition(
+        $"{Entry.Path} has no tokenizer.json, so this model only takes token ids; add the Hugging Face tokenizer.json beside config.json.", "model");
     public string Fingerprint { get; }
     public string DType { get; }
     public string Device { get; }

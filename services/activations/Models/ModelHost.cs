@@ -64,9 +64,7 @@ public sealed class ModelHost(ModelCatalog catalog, TorchWorker worker, IOptions
     private async Task<LoadedModel> LoadAsync(CatalogEntry entry, ScalarType dtype, string device, CancellationToken ct)
     {
         var tokenizerPath = Path.Combine(entry.Path, "tokenizer.json");
-        if (!File.Exists(tokenizerPath))
-            throw StitchingException.FailedPrecondition($"{entry.Path} has no tokenizer.json; every model needs its Hugging Face tokenizer.json beside config.json.", "model");
-        var tokenizer = HfTokenizer.Load(tokenizerPath);
+        var tokenizer = File.Exists(tokenizerPath) ? HfTokenizer.Load(tokenizerPath) : null;
         var started = DateTime.UtcNow;
         var model = await worker.RunAsync(() => ModelFamilies.Load(entry.Path, dtype, device), ct);
         log.LogInformation("loaded {Model} ({Family}, {Layers} layers, d={Width}, {Params:N0} parameters, {DType}, {Device}) in {Seconds:F1} s",
