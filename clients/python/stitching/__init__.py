@@ -16,6 +16,6 @@ __path__.append(_os.path.join(_GEN, "stitching"))
 if _GEN not in _sys.path:
     _sys.path.append(_GEN)
 
-from .client import Client, Health, StitchingError, state_name  # noqa: E402
+from .client import Client, Health, Interventions, StitchingError, state_name, tensor, to_numpy  # noqa: E402
 
-__all__ = ["Client", "Health", "StitchingError", "state_name"]
+__all__ = ["Client", "Health", "Interventions", "StitchingError", "state_name", "tensor", "to_numpy"]

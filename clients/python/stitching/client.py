@@ -2,7 +2,7 @@
 
 Tensors travel as numpy arrays. Element types map to DType as follows (always little-endian, C order):
 
-    F32 '<f4'   F16 '<f2'   F64 '<f8'   I32 '<i4'   I64 '<i8'   U8 'u1'
+    F32 '<f4'   F16 '<f2'   F64 '<f8'   I32 '<i4'   I64 '<i8'   U8 'u1'   BOOL '?'
 
 numpy has no bfloat16, so BF16 is carried as raw uint16 bit patterns: uploads send a uint16 array as
 BF16 only when asked (``bf16=True`` for every uint16 array, or a set of names), or any array whose
@@ -19,7 +19,7 @@ import grpc
 import numpy as np
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from stitching.activations.v1 import activations_pb2_grpc
+from stitching.activations.v1 import activations_pb2, activations_pb2_grpc
 from stitching.common.v1 import artifacts_pb2, artifacts_pb2_grpc
 from stitching.common.v1 import operations_pb2, operations_pb2_grpc
 from stitching.common.v1 import server_info_pb2, server_info_pb2_grpc
@@ -35,7 +35,7 @@ _DT = tensor_pb2.DType
 _TO_NUMPY = {
     _DT.DTYPE_F32: np.dtype("<f4"), _DT.DTYPE_F16: np.dtype("<f2"), _DT.DTYPE_F64: np.dtype("<f8"),
     _DT.DTYPE_I32: np.dtype("<i4"), _DT.DTYPE_I64: np.dtype("<i8"), _DT.DTYPE_U8: np.dtype("u1"),
-    _DT.DTYPE_BF16: np.dtype("<u2"),
+    _DT.DTYPE_BF16: np.dtype("<u2"), _DT.DTYPE_BOOL: np.dtype("?"),
 }
 _FROM_NUMPY = {dt.str: code for code, dt in _TO_NUMPY.items() if code != _DT.DTYPE_BF16}
 
@@ -115,6 +115,59 @@ def _assemble(stream: Iterator[tensor_pb2.TensorChunk], bf16: str) -> dict[str, 
             filled += n
     finish()
     return out
+
+
+def tensor(name: str, value, *, bf16: bool = False) -> tensor_pb2.Tensor:
+    """A numpy array (or anything np.asarray takes) as one Tensor message."""
+    code, arr = _dtype_of(name, np.asarray(value), bf16)
+    arr = np.ascontiguousarray(arr)
+    return tensor_pb2.Tensor(name=name, dtype=code, shape=arr.shape, data=arr.tobytes())
+
+
+def to_numpy(t: tensor_pb2.Tensor) -> np.ndarray:
+    """A Tensor message as a numpy array (BF16 as uint16 bit patterns)."""
+    return np.frombuffer(t.data, dtype=_TO_NUMPY[t.dtype]).reshape(tuple(t.shape))
+
+
+_BOS = {None: 0, "model": 0, "always": 1, "never": 2}
+
+
+def _model(model) -> activations_pb2.ModelSpec:
+    if isinstance(model, activations_pb2.ModelSpec):
+        return model
+    return activations_pb2.ModelSpec(model=str(model))
+
+
+class Interventions:
+    """Builders for ForwardRequest / GenerateRequest interventions (see activations.proto)."""
+
+    @staticmethod
+    def replace(hook: str, value, positions=()) -> activations_pb2.Intervention:
+        return activations_pb2.Intervention(hook=hook, positions=list(positions), replace=tensor("value", np.asarray(value, np.float32)))
+
+    @staticmethod
+    def add(hook: str, vector, scale: float = 1.0, positions=()) -> activations_pb2.Intervention:
+        return activations_pb2.Intervention(hook=hook, positions=list(positions),
+                                            add=activations_pb2.AddVector(vector=tensor("vector", np.asarray(vector, np.float32)), scale=scale))
+
+    @staticmethod
+    def clamp(hook: str, direction, value: float, positions=()) -> activations_pb2.Intervention:
+        """h' = h + (value - <h, v>) v, v = direction / |direction| (steering)."""
+        return activations_pb2.Intervention(hook=hook, positions=list(positions),
+                                            clamp=activations_pb2.Clamp(direction=tensor("direction", np.asarray(direction, np.float32)), value=value))
+
+    @staticmethod
+    def affine(hook: str, maps, positions=()) -> activations_pb2.Intervention:
+        """maps: [(P, b or None), ...] applied in order (h P + b)."""
+        chain = activations_pb2.AffineChain(maps=[
+            activations_pb2.Affine(matrix=tensor("P", np.asarray(p, np.float32)), bias=None if b is None else tensor("b", np.asarray(b, np.float32)))
+            for p, b in maps])
+        return activations_pb2.Intervention(hook=hook, positions=list(positions), affine=chain)
+
+    @staticmethod
+    def ablate(hook: str, mean=None, positions=()) -> activations_pb2.Intervention:
+        return activations_pb2.Intervention(hook=hook, positions=list(positions),
+                                            ablate=activations_pb2.Ablate(mean=None if mean is None else tensor("mean", np.asarray(mean, np.float32))))
 
 
 def _state(state) -> int:
@@ -235,6 +288,113 @@ class Client:
 
     def cancel(self, id: str) -> operations_pb2.Operation:
         return self.stub.operations.CancelOperation(operations_pb2.CancelOperationRequest(id=id), timeout=self.timeout)
+
+
+    # --- activations: models, tokenizers, forward, generate, extract ---------------------------
+    def models(self) -> list[activations_pb2.ModelInfo]:
+        return list(self.stub.activations.ListModels(activations_pb2.ListModelsRequest(), timeout=self.timeout).models)
+
+    def describe(self, model) -> activations_pb2.ModelInfo:
+        return self.stub.activations.DescribeModel(activations_pb2.DescribeModelRequest(model=_model(model)), timeout=self.timeout)
+
+    def load(self, model, *, dtype: str = "", allow_download: bool = False, timeout: float | None = None) -> activations_pb2.ModelInfo:
+        spec = _model(model)
+        if dtype:
+            spec.dtype = dtype
+        return self.stub.activations.LoadModel(activations_pb2.LoadModelRequest(model=spec, allow_download=allow_download), timeout=timeout)
+
+    def tokenize(self, model: str, texts, bos: str | None = None) -> list[list[int]]:
+        """Token ids per text ("model", "always" or "never" BOS policy)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        r = self.stub.activations.Tokenize(activations_pb2.TokenizeRequest(model=model, texts=texts, bos_policy=_BOS[bos]), timeout=self.timeout)
+        return [list(t.ids) for t in r.texts]
+
+    def detokenize(self, model: str, ids, skip_special_tokens: bool = False) -> str:
+        return self.stub.activations.Detokenize(activations_pb2.DetokenizeRequest(
+            model=model, ids=[int(i) for i in ids], skip_special_tokens=skip_special_tokens), timeout=self.timeout).text
+
+    def forward(self, model, token_ids=None, *, text: str | None = None, bos: str | None = None, capture=(),
+                interventions=(), start_layer: int = 0, start_residual=None, logits: bool = False, loss: bool = False,
+                kl: bool = False, top_k: int = 0, timeout: float | None = None) -> dict[str, np.ndarray | float]:
+        """One forward pass. Returns {hook: [B, T, d], "logits", "loss", "mean_loss", "kl", "mean_kl", "top_k_ids", ...}
+        with the entries that were asked for."""
+        req = activations_pb2.ForwardRequest(model=_model(model), capture=list(capture), interventions=list(interventions),
+                                             start_layer=start_layer, return_logits=logits, return_loss=loss, return_kl=kl,
+                                             top_k=top_k, bos_policy=_BOS[bos], text=text or "")
+        if token_ids is not None:
+            req.token_ids.CopyFrom(tensor("token_ids", np.asarray(token_ids, np.int64)))
+        if start_residual is not None:
+            req.start_residual.CopyFrom(tensor("start_residual", np.asarray(start_residual, np.float32)))
+        r = self.stub.activations.Forward(req, timeout=timeout or self.timeout)
+        out: dict[str, np.ndarray | float] = {t.name: to_numpy(t) for t in r.captured}
+        for name in ("logits", "loss", "kl", "top_k_ids", "top_k_logits", "token_ids"):
+            if r.HasField(name):
+                out[name] = to_numpy(getattr(r, name))
+        if loss:
+            out["mean_loss"] = r.mean_loss
+        if kl:
+            out["mean_kl"] = r.mean_kl
+            out["clean_mean_loss"] = r.clean_mean_loss
+        return out
+
+    def generate(self, model, prompt: str = "", *, prompt_ids=(), max_new_tokens: int = 32, temperature: float = 0.0,
+                 top_k: int = 0, top_p: float = 0.0, seed: int = 0, interventions=(), ignore_eos: bool = False,
+                 timeout: float | None = None) -> activations_pb2.GenerateResponse:
+        req = activations_pb2.GenerateRequest(model=_model(model), prompt=prompt, prompt_ids=list(prompt_ids),
+                                              max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                                              top_p=top_p, seed=seed, interventions=list(interventions), ignore_eos=ignore_eos)
+        return self.stub.activations.Generate(req, timeout=timeout)
+
+    def extract(self, models, *, texts=None, text_files=None, jsonl=None, text_field: str = "text", corpus: str | None = None,
+                context: int = 128, max_tokens: int = 0, bos: str | None = None, batch_size: int = 8,
+                shard_tokens: int = 65536, wait: bool = True):
+        """Starts an extraction; ``models`` is {model: [hooks]} (several models = paired extraction over one
+        TokenSet). With wait=True blocks and returns the ExtractResult, else the Operation."""
+        sources = [x is not None for x in (texts, text_files, jsonl, corpus)]
+        if sum(sources) != 1:
+            raise ValueError("give exactly one of texts, text_files, jsonl, corpus")
+        c = activations_pb2.CorpusSpec()
+        if texts is not None:
+            c.texts.texts.extend(texts)
+        elif text_files is not None:
+            c.text_files.paths.extend(text_files)
+        elif jsonl is not None:
+            c.jsonl.paths.extend(jsonl)
+            c.jsonl.text_field = text_field
+        else:
+            c.named = corpus
+        req = activations_pb2.ExtractRequest(corpus=c, batch_size=batch_size, shard_tokens=shard_tokens,
+                                             tokens=activations_pb2.TokenSetSpec(context_length=context, max_tokens=max_tokens, bos_policy=_BOS[bos]))
+        for model, hooks in models.items():
+            req.models.add(model=_model(model), hooks=list(hooks))
+        op = self.stub.activations.Extract(req, timeout=self.timeout)
+        if not wait:
+            return op
+        final = self.wait(op.id)
+        if state_name(final) != "SUCCEEDED":
+            raise StitchingError(f"extraction {op.id} ended {state_name(final)}: {final.error.code} {final.error.message}")
+        result = activations_pb2.ExtractResult()
+        final.result.Unpack(result)
+        return result
+
+    def read_activations(self, activation_set, names: Collection[str] | None = None, shards=()) -> dict[str, np.ndarray]:
+        """All shards (or ``shards``) of an ActivationSet, concatenated per tensor: {hook: [n, d], "token_ids": [n], ...}."""
+        ref = activation_set if isinstance(activation_set, artifacts_pb2.ArtifactRef) else artifacts_pb2.ArtifactRef(kind="activation-set", id=activation_set)
+        stream = self.stub.activations.ReadActivations(activations_pb2.ReadActivationsRequest(
+            activation_set=ref, names=list(names or []), shards=list(shards)))
+        parts: dict[str, list[np.ndarray]] = {}
+        header, buf, filled = None, None, 0
+        for chunk in stream:  # one tensor per header; shards repeat the names
+            if chunk.HasField("header"):
+                header, buf, filled = chunk.header, bytearray(chunk.header.byte_length), 0
+            else:
+                buf[filled:filled + len(chunk.data)] = chunk.data
+                filled += len(chunk.data)
+            if header is not None and filled == header.byte_length:
+                arr = np.frombuffer(bytes(buf), dtype=_TO_NUMPY[header.dtype]).reshape(tuple(header.shape))
+                parts.setdefault(header.name, []).append(arr)
+                header = None
+        return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def state_name(op: operations_pb2.Operation) -> str:

@@ -33,4 +33,22 @@ public class PythonClientTests
         Assert.Empty(byName["scalar"].Shape);
         Assert.Equal(42f, byName["scalar"].ToFloats().Single());
     }
+
+    [Fact]
+    public async Task Python_client_tokenizes_steers_and_extracts()
+    {
+        await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        var root = Python.RepoRoot();
+        Python.RunProgram("/bin/bash", Path.Combine(root, "clients", "python", "generate.sh"));
+        var address = new Uri(server.Server.Address);
+        var output = Python.RunProgram(Python.Exe, Path.Combine(root, "clients", "python", "examples", "activations.py"),
+            $"{address.Host}:{address.Port}", "tiny-a", "blocks.1.hook_resid_pre");
+        Assert.EndsWith("ok", output.Trim());
+
+        // what Python saw is what the store holds
+        var id = Regex.Match(output, @"into (as-\S+) ").Groups[1].Value;
+        var manifest = await new ArtifactsService.ArtifactsServiceClient(server.Channel).GetArtifactAsync(new GetArtifactRequest { Ref = new ArtifactRef { Kind = "activation-set", Id = id } });
+        Assert.Equal("blocks.1.hook_resid_pre", manifest.Metadata["hooks"]);
+        Assert.Contains($"extracted {manifest.Metrics["tokens"]} tokens", output);
+    }
 }
