@@ -11,7 +11,9 @@ using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Operations;
 using Stitching.Core.Safetensors;
+using Stitching.Core.Telemetry;
 using Stitching.Core.Tensors;
+using Microsoft.Extensions.DependencyInjection;
 using Stitching.Hosting;
 using Stitching.Models.Runtime;
 using Common = Stitching.Contracts.Common.V1;
@@ -20,7 +22,8 @@ namespace Stitching.Activations;
 
 /// <summary>gRPC surface of the activations service (activations.proto documents each RPC).</summary>
 public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, ArtifactStore store, IShardCache cache,
-    OperationRunner runner, IOptions<StitchingOptions> options) : ActivationsService.ActivationsServiceBase
+    OperationRunner runner, IOptions<StitchingOptions> options, [FromKeyedServices("Activations")] StitchingTelemetry telemetry)
+    : ActivationsService.ActivationsServiceBase
 {
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
@@ -90,7 +93,19 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         var textIds = request.TokenIds is null && !string.IsNullOrEmpty(request.Text)
             ? loaded.RequireTokenizer().EncodeWithPolicy(request.Text, ToPolicy(request.BosPolicy)).Ids.ToArray() : null;
         var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
+        using var activity = telemetry.Source.StartActivity("activations.forward");
+        activity?.SetTag(StitchingTelemetry.ModelAttribute, loaded.Entry.Name);
         var response = await worker.RunAsync(() => ForwardPass.Run(loaded.Model, request, textIds, artifacts), ct);
+        if (response.TokenIds is { Shape.Count: 2 } shape)
+        {
+            var m = loaded.Model;
+            var logits = request.ReturnLogits || request.ReturnLoss || request.ReturnKl || request.TopK > 0;
+            var deepest = logits ? m.Layers : request.Capture.Select(h => m.ParseHook(h)).Select(h => h.Site == Stitching.Models.HookSite.ResidPre ? h.Layer : h.Layer + 1).DefaultIfEmpty(0).Max();
+            var flops = m.ForwardFlops(shape.Shape[0], (int)shape.Shape[1], Math.Max(0, Math.Min(deepest, m.Layers) - request.StartLayer), logits)
+                + (request.ReturnKl ? m.ForwardFlops(shape.Shape[0], (int)shape.Shape[1], m.Layers, true) : 0);
+            telemetry.AddFlops(flops, activity);
+            activity?.SetTag(StitchingTelemetry.TokensAttribute, shape.Shape[0] * shape.Shape[1]);
+        }
         if (response.CalculateSize() > options.Value.MaxMessageBytes)
             throw StitchingException.ResourceExhausted(
                 $"the response would be {response.CalculateSize() >> 20} MiB, over the {options.Value.MaxMessageBytes >> 20} MiB message limit; capture fewer hooks or tokens, drop return_logits (use top_k), or run Extract for bulk activations.", "capture");
