@@ -10,4 +10,5 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     OpsCommand.Create(),
     BenchCommand.Create(),
 };
+foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);
 return await root.Parse(args).InvokeAsync();
