@@ -31,6 +31,12 @@ public sealed class StitchingOptions
 
     public string ModelsRootOrDefault() => string.IsNullOrEmpty(ModelsRoot) ? Path.Combine(StoreRoot, "models") : ModelsRoot;
 
+    /// <summary>
+    /// Address of the activations service for services that ask it for forward passes (stitch, eval),
+    /// e.g. http://activations:8080 in Kubernetes; empty means this host itself (the all-in-one default).
+    /// </summary>
+    public string? ActivationsAddress { get; set; }
+
     /// <summary>Torch device for compute ("cpu", "cuda", "cuda:1").</summary>
     public string Device { get; set; } = "cpu";
 

@@ -1,4 +1,10 @@
+using Microsoft.Extensions.DependencyInjection;
+using Stitching.Core.Operations;
 using Stitching.Hosting;
+using Stitching.Stitch.Data;
+using Stitching.Stitch.Fitting;
+using Stitching.Stitch.Matching;
+using Stitching.Stitch.Splice;
 
 namespace Stitching.Stitch;
 
@@ -7,8 +13,15 @@ public static class StitchServiceExtensions
 {
     public const string GrpcName = "stitching.stitch.v1.StitchService";
 
-    public static WebApplicationBuilder AddStitchService(this WebApplicationBuilder builder) =>
-        builder.AddStitchingService(GrpcName, "Stitch");
+    public static WebApplicationBuilder AddStitchService(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<RowSources>();
+        builder.Services.AddSingleton<ActivationsConnection>();
+        builder.Services.AddSingleton<LayerMatcher>();
+        builder.Services.AddSingleton<SpliceEvaluator>();
+        builder.Services.AddSingleton<IOperationHandler, FitHandler>();
+        return builder.AddStitchingService(GrpcName, "Stitch");
+    }
 
     public static WebApplication MapStitchService(this WebApplication app)
     {

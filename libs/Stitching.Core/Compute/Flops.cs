@@ -33,4 +33,31 @@ public static class Flops
             + Matmul(n, width, width)
             + Matmul(n, width, mlpWidth) + Matmul(n, mlpWidth, width);
     }
+
+    /// <summary>
+    /// Sufficient statistics of a stitch's least squares over n tokens, both directions at once:
+    /// X_A^T X_A, X_B^T X_B and X_A^T X_B, i.e. 2 n (d_A^2 + d_B^2 + d_A d_B). Column sums are elementwise.
+    /// </summary>
+    public static double StitchStatistics(long tokens, long widthA, long widthB) =>
+        Matmul(widthA, tokens, widthA) + Matmul(widthB, tokens, widthB) + Matmul(widthA, tokens, widthB);
+
+    /// <summary>
+    /// Solving (C + lambda I) P = C_xy for P [d, k] by Cholesky: factorisation d^3 / 3 multiply-adds
+    /// (2 d^3 / 3 FLOPs) and two triangular solves with k right-hand sides (2 d^2 k FLOPs).
+    /// </summary>
+    public static double CholeskySolve(long d, long k) => 2.0 * d * d * d / 3.0 + 2.0 * d * d * k;
+
+    /// <summary>
+    /// The fallback for ill-conditioned systems: symmetric eigendecomposition with vectors, about
+    /// 9 d^3 FLOPs (Golub and Van Loan, symmetric QR algorithm), then P = V diag(1/w) V^T C_xy (4 d^2 k).
+    /// </summary>
+    public static double EigenSolve(long d, long k) => 9.0 * d * d * d + 2 * Matmul(d, d, k);
+
+    /// <summary>
+    /// One Adam step of a stitch on m tokens: the forward maps are A P_up and B P_down (2 matmuls of
+    /// 2 m d_A d_B), plus the round trips T_down(T_up(A)) and T_up(T_down(B)) when alpha > 0 (2 more);
+    /// backward counts twice the forward, so a step is 3x its forward. Optimizer updates are elementwise.
+    /// </summary>
+    public static double AdamStitchStep(long tokens, long widthA, long widthB, bool roundTrips) =>
+        3 * (roundTrips ? 4 : 2) * Matmul(tokens, widthA, widthB);
 }

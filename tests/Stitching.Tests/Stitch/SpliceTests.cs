@@ -1,0 +1,95 @@
+using Stitching.Contracts.Activations.V1;
+using Stitching.Contracts.Common.V1;
+using Stitching.Contracts.Stitch.V1;
+using Stitching.Core.Tensors;
+using Stitching.Tests.Fixtures;
+using TorchSharp;
+
+namespace Stitching.Tests.Stitch;
+
+/// <summary>Layer matching, fitting and spliced evaluation on the tiny model pair, end to end over gRPC.</summary>
+[Trait("Category", "Integration")]
+public class SpliceTests
+{
+    private static readonly string[] HooksA = ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"];
+    private static readonly string[] HooksB = ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.2.hook_resid_pre"];
+
+    private static async Task<ExtractResult> ExtractAsync(TestServer server, long shardTokens)
+    {
+        var request = new ExtractRequest
+        {
+            Corpus = new CorpusSpec { Texts = new InlineTexts { Texts = { TinyModels.Documents() } } },
+            Tokens = new TokenSetSpec { ContextLength = 16, MaxTokens = 60 * 16 }, BatchSize = 8, ShardTokens = shardTokens,
+            Models =
+            {
+                new ModelHooks { Model = new ModelSpec { Model = "tiny-a" }, Hooks = { HooksA } },
+                new ModelHooks { Model = new ModelSpec { Model = "tiny-b" }, Hooks = { HooksB } },
+            },
+        };
+        var done = await StitchServiceTests.WaitAsync(server, await new ActivationsService.ActivationsServiceClient(server.Channel).ExtractAsync(request));
+        Assert.True(done.State == OperationState.Succeeded, done.Error?.Message);
+        return done.Result.Unpack<ExtractResult>();
+    }
+
+    [Fact]
+    public async Task Match_fit_and_splice_run_end_to_end_and_clean_ce_equals_forward_loss()
+    {
+        await using var server = await TestServer.StartAsync(redis: true, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        var client = new StitchService.StitchServiceClient(server.Channel);
+        var sets = await ExtractAsync(server, shardTokens: 64);
+        var (setA, setB) = (sets.ActivationSets[0], sets.ActivationSets[1]);
+
+        var self = await client.MatchLayersAsync(new MatchLayersRequest { ActivationSetA = setA, ActivationSetB = setA, MaxTokens = 500 });
+        Assert.Equal(500, self.Tokens);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(1.0, self.Svcca[i * 2 + i], 4);
+            Assert.Equal(1.0, self.Cka[i * 2 + i], 4);
+            Assert.Equal(i, self.BestB[i]);
+        }
+        var cross = await client.MatchLayersAsync(new MatchLayersRequest { ActivationSetA = setA, ActivationSetB = setB });
+        Assert.Equal(2 * 3, cross.Svcca.Count);
+        Assert.All(cross.Svcca, v => Assert.InRange(v, 0, 1 + 1e-9));
+
+        // the streamed fit over many small shards equals one over big shards
+        var bigShards = await ExtractAsync(server, shardTokens: 100000);
+        var fitRequest = new FitRequest
+        {
+            A = new ActivationSource { Artifact = setA, Tensor = "blocks.1.hook_resid_pre" },
+            B = new ActivationSource { Artifact = setB, Tensor = "blocks.2.hook_resid_pre" },
+        };
+        var fit = await StitchServiceTests.FitAsync(server, fitRequest);
+        var fitBig = await StitchServiceTests.FitAsync(server, new FitRequest(fitRequest)
+        {
+            A = new ActivationSource { Artifact = bigShards.ActivationSets[0], Tensor = "blocks.1.hook_resid_pre" },
+            B = new ActivationSource { Artifact = bigShards.ActivationSets[1], Tensor = "blocks.2.hook_resid_pre" },
+        });
+        Assert.Equal(fit.TrainTokens, fitBig.TrainTokens);
+        Assert.True(fit.TrainTokens < 60 * 16); // special tokens and held-out rows are excluded
+        var artifacts = new ArtifactsService.ArtifactsServiceClient(server.Channel);
+        var p1 = TorchTensors.ToTorch((await TensorTransfer.ReadAsync(artifacts, fit.Stitch, ["P_up"], "stitch.safetensors"))[0]);
+        var p2 = TorchTensors.ToTorch((await TensorTransfer.ReadAsync(artifacts, fitBig.Stitch, ["P_up"], "stitch.safetensors"))[0]);
+        Assert.True(StitchMath.RelativeError(p1, p2) < 1e-5);
+        Assert.InRange(fit.Metrics["fvu_up"], 0, 1.5);
+
+        // spliced evaluation: one batch of 6 rows, so Forward's mean loss is directly comparable
+        var ids = torch.tensor(Enumerable.Range(0, 6 * 16).Select(i => (i * 37 + 11) % TinyModels.VocabSize).ToArray(), [6, 16]);
+        var idsProto = TensorCodec.ToProto(TorchTensors.ToHost(ids, "token_ids"));
+        var splice = await client.EvaluateSpliceAsync(new EvaluateSpliceRequest
+        {
+            ModelA = new ModelSpec { Model = "tiny-a" }, ModelB = new ModelSpec { Model = "tiny-b" }, LayerA = 1, LayerB = 2,
+            Stitch = fit.Stitch, TokenIds = idsProto, BatchSize = 8,
+        });
+        Assert.Equal(new[] { "A", "B", "A->B", "B->A", "A->B->A", "B->A->B" }, splice.Rows.Select(r => r.Run));
+        var activations = new ActivationsService.ActivationsServiceClient(server.Channel);
+        foreach (var (model, run) in new[] { ("tiny-a", "A"), ("tiny-b", "B") })
+        {
+            var forward = await activations.ForwardAsync(new ForwardRequest { Model = new ModelSpec { Model = model }, TokenIds = idsProto, ReturnLoss = true });
+            var row = splice.Rows.Single(r => r.Run == run);
+            Assert.Equal(forward.MeanLoss, row.Ce, 6);
+            Assert.Equal(forward.MeanLoss, row.CleanCe, 6);
+        }
+        Assert.All(splice.Rows, r => Assert.True(double.IsFinite(r.Ce) && double.IsFinite(r.ZeroAblationCe) && double.IsFinite(r.MeanAblationCe)));
+        Assert.NotEqual(splice.Rows[0].Ce, splice.Rows[3].Ce); // B->A really ran a spliced stream
+    }
+}
