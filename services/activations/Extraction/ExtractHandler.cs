@@ -43,19 +43,20 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
                 throw StitchingException.FailedPrecondition($"models[{i}] ({entries[i].Name}) has a different tokenizer from models[0] ({entries[0].Name}); paired extraction needs one tokenizer (one model family).", $"models[{i}]");
 
         context.Report(new OperationProgress { Phase = "tokenize" });
-        var tokens = await TokenSetAsync(request, HfTokenizer.Load(tokenizerPath), tokenizerHash, context, ct);
-        var result = new ExtractResult { TokenSet = tokens.Ref, Tokens = tokens.Set.Tokens, Rows = tokens.Set.Rows };
-        context.AddOutput(tokens.Ref);
+        var tokenSetRef = await TokenSetAsync(request, HfTokenizer.Load(tokenizerPath), tokenizerHash, context, ct);
+        using var tokens = OpenTokens(tokenSetRef);
+        var result = new ExtractResult { TokenSet = tokenSetRef, Tokens = tokens.Tokens, Rows = tokens.Rows };
+        context.AddOutput(tokenSetRef);
         double flops = 0;
         for (var i = 0; i < request.Models.Count; i++)
         {
-            var (asRef, reused, spent) = await ActivationSetAsync(request, i, entries[i], tokens.Ref, tokens.Set, context, flops, ct);
+            var (asRef, reused, spent) = await ActivationSetAsync(request, i, entries[i], tokenSetRef, tokens, context, flops, ct);
             flops += spent;
             result.ActivationSets.Add(asRef);
             result.Reused.Add(reused);
             context.AddOutput(asRef);
         }
-        context.Report(new OperationProgress { Phase = "done", Tokens = tokens.Set.Tokens * request.Models.Count, Flops = flops });
+        context.Report(new OperationProgress { Phase = "done", Tokens = tokens.Tokens * request.Models.Count, Flops = flops });
         context.SetResult(result);
     }
 
@@ -72,35 +73,38 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         if (r.ShardTokens < 0) throw StitchingException.InvalidArgument("shard_tokens", "must be positive (default 65536).");
     }
 
-    private async Task<(ArtifactRef Ref, TokenSet Set)> TokenSetAsync(ExtractRequest request, HfTokenizer tokenizer, string tokenizerHash, OperationContext context, CancellationToken ct)
+    private TokenSetRows OpenTokens(ArtifactRef r) => new(new SafetensorsReader(store.OpenRead(r, TokenSet.File), $"{r.Id}/{TokenSet.File}"));
+
+    private async Task<ArtifactRef> TokenSetAsync(ExtractRequest request, HfTokenizer tokenizer, string tokenizerHash, OperationContext context, CancellationToken ct)
     {
         var spec = new TokenSetSpec(request.Tokens ?? new TokenSetSpec());
         if (spec.ContextLength == 0) spec.ContextLength = 128;
         var identity = $"{Google.Protobuf.JsonFormatter.Default.Format(request.Corpus)}|{corpus.Version(request.Corpus)}|{tokenizerHash}|{Google.Protobuf.JsonFormatter.Default.Format(spec)}";
         var r = new ArtifactRef { Kind = ActivationSetLayout.TokenSetKind, Id = "ts-" + Sha(System.Text.Encoding.UTF8.GetBytes(identity))[..20] };
-        if (store.Exists(r))
-        {
-            using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(r, TokenSet.File, ct)).Bytes, r.Id);
-            return (r, TokenSet.FromSafetensors(reader));
-        }
-        var set = await Task.Run(() => TokenSet.Build(corpus.Documents(request.Corpus), tokenizer, spec, ct), ct);
-        var metadata = new Dictionary<string, string>
-        {
-            ["context"] = set.Context.ToString(), ["rows"] = set.Rows.ToString(), ["tokens"] = set.Tokens.ToString(),
-            ["documents"] = (set.DocIds.Where(d => d >= 0).DefaultIfEmpty(-1).Max() + 1).ToString(), ["tokenizer_sha256"] = tokenizerHash,
-            ["bos_policy"] = spec.BosPolicy.ToString(),
-        };
+        if (store.Exists(r)) return r;
         using var writer = store.Create(r);
-        writer.WriteFile(TokenSet.File, set.ToSafetensors(metadata));
-        foreach (var (k, v) in metadata) writer.Manifest.Metadata[k] = v;
+        var (rows, documents) = await Task.Run(() =>
+        {
+            using var columns = new TokenSetWriter(writer.StagingDirectory, spec.ContextLength);
+            var built = TokenSet.Build(corpus.Documents(request.Corpus), tokenizer, spec, columns, ct);
+            columns.Finish(writer.PathOf(TokenSet.File), Metadata(spec, built.Rows, built.Documents, tokenizerHash));
+            return built;
+        }, ct);
+        foreach (var (k, v) in Metadata(spec, rows, documents, tokenizerHash)) writer.Manifest.Metadata[k] = v;
         writer.Manifest.SpecJson = identity;
         CommitOrReuse(writer);
-        context.Report(new OperationProgress { Phase = "tokenize", Tokens = set.Tokens, Message = $"{set.Rows} rows of {set.Context} tokens" });
-        return (r, set);
+        context.Report(new OperationProgress { Phase = "tokenize", Tokens = rows * spec.ContextLength, Message = $"{rows} rows of {spec.ContextLength} tokens" });
+        return r;
     }
 
+    private static Dictionary<string, string> Metadata(TokenSetSpec spec, long rows, long documents, string tokenizerHash) => new()
+    {
+        ["context"] = spec.ContextLength.ToString(), ["rows"] = rows.ToString(), ["tokens"] = (rows * spec.ContextLength).ToString(),
+        ["documents"] = documents.ToString(), ["tokenizer_sha256"] = tokenizerHash, ["bos_policy"] = spec.BosPolicy.ToString(),
+    };
+
     private async Task<(ArtifactRef Ref, bool Reused, double Flops)> ActivationSetAsync(ExtractRequest request, int index, CatalogEntry entry,
-        ArtifactRef tokenSetRef, TokenSet tokens, OperationContext context, double flopsBefore, CancellationToken ct)
+        ArtifactRef tokenSetRef, TokenSetRows tokens, OperationContext context, double flopsBefore, CancellationToken ct)
     {
         var mh = request.Models[index];
         var dtype = ModelHost.DTypeName(ModelHost.ParseDType(mh.Model.Dtype));
@@ -128,19 +132,19 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         var shardIndex = 0;
         var clock = Stopwatch.StartNew();
         double flops = 0;
-        for (var row = 0; row < tokens.Rows;)
+        for (long row = 0; row < tokens.Rows;)
         {
             ct.ThrowIfCancellationRequested();
-            var rows = Math.Min(Math.Min(batch, tokens.Rows - row), shardRows - shard.Rows);
-            var first = row;
+            var rows = (int)Math.Min(Math.Min(batch, tokens.Rows - row), shardRows - shard.Rows);
+            var (rowIds, rowSpecial) = tokens.Read(row, rows);
             await worker.RunAsync(() =>
             {
-                var ids = TorchSharp.torch.tensor(tokens.Ids.AsSpan(first * context0, rows * context0).ToArray().Select(i => (long)i).ToArray(), [rows, context0]);
+                var ids = TorchSharp.torch.tensor(rowIds, [rows, context0]).to(TorchSharp.torch.ScalarType.Int64);
                 var result = model.Forward(new Stitching.Models.Runtime.ForwardRequest { Ids = ids, Capture = hooks });
                 for (var j = 0; j < hooks.Count; j++) shard.Append(j, result.Captured[hooks[j]]);
                 return 0;
             }, ct);
-            shard.AddRows(tokens, first, rows);
+            shard.AddRows(rowIds, rowSpecial, row);
             var spent = model.ForwardFlops(rows, context0, blocks, logits: false);
             flops += spent;
             telemetry.AddFlops(spent, activity);

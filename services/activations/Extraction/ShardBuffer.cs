@@ -26,17 +26,18 @@ internal sealed class ShardBuffer(IReadOnlyList<string> hooks, int capacityRows,
         _filled[hook] += bytes.Length;
     }
 
-    public void AddRows(TokenSet tokens, int firstRow, int rows)
+    /// <summary>Records the token ids, special flags and row/position of rows [firstRow, firstRow + n).</summary>
+    public void AddRows(ReadOnlySpan<int> ids, ReadOnlySpan<byte> special, long firstRow)
     {
-        var t = tokens.Context;
-        var at = Rows * t;
-        tokens.Ids.AsSpan(firstRow * t, rows * t).CopyTo(_tokenIds.AsSpan(at));
-        tokens.Special.AsSpan(firstRow * t, rows * t).CopyTo(_special.AsSpan(at));
+        var at = Rows * context;
+        ids.CopyTo(_tokenIds.AsSpan(at));
+        special.CopyTo(_special.AsSpan(at));
+        var rows = ids.Length / context;
         for (var r = 0; r < rows; r++)
-            for (var p = 0; p < t; p++)
+            for (var p = 0; p < context; p++)
             {
-                _row[at + r * t + p] = firstRow + r;
-                _position[at + r * t + p] = p;
+                _row[at + r * context + p] = (int)(firstRow + r);
+                _position[at + r * context + p] = p;
             }
         Rows += rows;
     }
