@@ -9,5 +9,6 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     HealthCommand.Create(),
     OpsCommand.Create(),
     BenchCommand.Create(),
+    ZooCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+
+namespace Stitching.Cli.Commands;
+
+/// <summary>
+/// A one-line progress bar with ETA (elapsed x remaining / done) on a terminal; when the stream is
+/// redirected it prints a line per 5% instead, so logs stay readable.
+/// </summary>
+public sealed class ProgressBar(TextWriter output)
+{
+    private const int Width = 30;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly bool _interactive = !Console.IsErrorRedirected;
+    private TimeSpan _lastDraw = TimeSpan.MinValue;
+    private int _lastBucket = -1;
+
+    public void Update(double fraction, string detail)
+    {
+        fraction = Math.Clamp(fraction, 0, 1);
+        var elapsed = _clock.Elapsed;
+        var eta = fraction > 0.01 ? Format(elapsed * ((1 - fraction) / fraction)) : "?";
+        var filled = (int)(fraction * Width);
+        var line = $"[{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} {Format(elapsed)} elapsed, ETA {eta}  {detail}";
+        if (_interactive)
+        {
+            if (elapsed - _lastDraw < TimeSpan.FromMilliseconds(200) && fraction < 1) return;
+            _lastDraw = elapsed;
+            output.Write($"\r{line,-110}");
+        }
+        else if ((int)(fraction * 20) is var bucket && bucket != _lastBucket)
+        {
+            _lastBucket = bucket;
+            output.WriteLine(line);
+        }
+    }
+
+    public void Finish()
+    {
+        if (_interactive) output.WriteLine();
+        output.WriteLine($"finished in {Format(_clock.Elapsed)}");
+    }
+
+    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
+}
