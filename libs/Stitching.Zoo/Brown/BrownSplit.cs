@@ -4,15 +4,18 @@ namespace Stitching.Zoo.Brown;
 public enum Split { Train, Validation, Test }
 
 /// <summary>
-/// The fixed document-level split, stratified by genre: within each genre, documents in file order
-/// 0,1,..; positions 8 and 9 of every ten go to validation and test (400 / 50 / 50 documents).
+/// The fixed document-level split, stratified by genre: within each genre of n documents in file order
+/// 0..n-1, position i goes to test when i % 10 == 9 or i == n - 1, to validation when i % 10 == 8 or
+/// i == n - 2, else to train, so every genre (the smallest has 6 documents) is in every split.
 /// </summary>
 public static class BrownSplit
 {
     public static Split Of(BrownDocument doc, IReadOnlyList<BrownDocument> all)
     {
-        var rank = all.Where(d => d.Genre == doc.Genre).TakeWhile(d => d.Id != doc.Id).Count();
-        return (rank % 10) switch { 8 => Split.Validation, 9 => Split.Test, _ => Split.Train };
+        var genre = all.Where(d => d.Genre == doc.Genre).ToList();
+        var (i, n) = (genre.FindIndex(d => d.Id == doc.Id), genre.Count);
+        if (i % 10 == 9 || i == n - 1) return Split.Test;
+        return i % 10 == 8 || i == n - 2 ? Split.Validation : Split.Train;
     }
 
     public static IReadOnlyList<BrownDocument> Documents(BrownCorpus corpus, Split split) =>

@@ -24,7 +24,7 @@ public static class UniversalPos
         Add("VERB", "vb", "vbd", "vbg", "vbn", "vbz", "be", "bed", "bedz", "beg", "bem", "ben", "ber", "bez",
             "do", "dod", "doz", "hv", "hvd", "hvg", "hvn", "hvz", "md");
         Add("ADJ", "jj", "jj$", "jjr", "jjs", "jjt", "od");
-        Add("ADV", "rb", "rb$", "rbr", "rbt", "rn", "ql", "qlp", "wrb", "abl", "*");
+        Add("ADV", "rb", "rb$", "rbr", "rbt", "rn", "ql", "qlp", "wrb", "wql", "abl", "*");
         Add("PRON", "pn", "pn$", "pp$", "pp$$", "ppl", "ppls", "ppo", "pps", "ppss", "wp$", "wpo", "wps");
         Add("DET", "at", "ap", "ap$", "abn", "abx", "dt", "dt$", "dti", "dts", "dtx", "wdt", "ex");
         Add("ADP", "in");

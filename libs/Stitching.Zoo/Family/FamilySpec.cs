@@ -20,13 +20,13 @@ public sealed record FamilySpec(string Name, string Prefix, int VocabSize, int C
 
     /// <summary>The default family: built by `stitch zoo build` (sizes and budget chosen by measurement, docs/zoo.md).</summary>
     public static readonly FamilySpec Full = new("full", "brown", 4096, 128,
-        new TrainingSpec(Seed: 1234, Batch: 16, Tokens: 1_200_000, PeakLr: 2e-3, WarmupSteps: 50),
+        new TrainingSpec(Seed: 1234, Batch: 16, Tokens: 800_000, PeakLr: 2e-3, WarmupSteps: 30),
         [new NeoXSize("s", 64, 2, 4), new NeoXSize("m", 128, 3, 4), new NeoXSize("l", 192, 4, 6)]);
 
     /// <summary>A reduced family for tests and a first look: the same recipe, tiny sizes and budget.</summary>
     public static readonly FamilySpec Ci = new("ci", "brown-ci", 1024, 64,
-        new TrainingSpec(Seed: 1234, Batch: 16, Tokens: 200_000, PeakLr: 3e-3, WarmupSteps: 20),
-        [new NeoXSize("s", 32, 1, 2), new NeoXSize("m", 48, 2, 4), new NeoXSize("l", 64, 2, 4)]);
+        new TrainingSpec(Seed: 1234, Batch: 16, Tokens: 100_000, PeakLr: 3e-3, WarmupSteps: 10),
+        [new NeoXSize("s", 32, 1, 2), new NeoXSize("m", 48, 2, 2), new NeoXSize("l", 64, 2, 4)]);
 
     public static FamilySpec Named(string name) => name switch
     {
@@ -42,7 +42,7 @@ public sealed record FamilySpec(string Name, string Prefix, int VocabSize, int C
     {
         get
         {
-            var text = JsonSerializer.Serialize(new { spec = this, FormatVersion, BrownCorpus.PackageVersion });
+            var text = JsonSerializer.Serialize(new { Name, Prefix, VocabSize, Context, Training, Sizes, RewritesPerSentence, FormatVersion, BrownCorpus.PackageVersion });
             return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..8];
         }
     }

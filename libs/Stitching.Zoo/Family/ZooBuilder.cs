@@ -84,16 +84,18 @@ public sealed class ZooBuilder(FamilySpec spec, ZooPaths paths, BrownCorpus corp
         var dir = paths.ModelDir(spec, size);
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
         double lastLoss = double.NaN;
         using var model = Trainer.Train(size, vocab, windows[Split.Train], spec.Training,
             new Progress<TrainProgress>(p => { lastLoss = p.Loss; progress.Report(p); }), ct);
         var seconds = clock.Elapsed.TotalSeconds;
+        var cpuSeconds = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
         model.Save(dir, spec.Context);
         File.Copy(tokenizerPath, Path.Combine(dir, "tokenizer.json"), overwrite: true);
         var steps = spec.Training.Steps(spec.Context);
         var tokens = (long)steps * spec.Training.Batch * spec.Context;
         var card = new ZooModelCard(spec.Name, spec.ModelName(size), spec.Hash, size.Width, size.Layers, size.Heads, model.ParameterCount,
-            tokens, steps, seconds, tokens / seconds, lastLoss,
+            tokens, steps, seconds, cpuSeconds, tokens / seconds, lastLoss,
             Trainer.HeldOutLoss(model.Forward, windows[Split.Validation]), Trainer.HeldOutLoss(model.Forward, windows[Split.Test]),
             ReloadDifference(model, dir, windows[Split.Test]), spec.Training.Seed, spec.Training.Threads);
         card.Save(dir);

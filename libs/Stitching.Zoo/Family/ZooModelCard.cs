@@ -4,10 +4,11 @@ namespace Stitching.Zoo.Family;
 
 /// <summary>
 /// zoo.json beside a trained checkpoint: what spec made it and what it measured. Cross-entropies are
-/// nats per token on the held-out windows of the named split.
+/// nats per token on the held-out windows of the named split; CpuSeconds is the process CPU time of
+/// the training loop (wall time depends on what else the machine runs).
 /// </summary>
 public sealed record ZooModelCard(string Family, string Name, string SpecHash, int Width, int Layers, int Heads, long Parameters,
-                                  long TrainingTokens, int Steps, double WallSeconds, double TokensPerSecond, double FinalTrainLoss,
+                                  long TrainingTokens, int Steps, double WallSeconds, double CpuSeconds, double TokensPerSecond, double FinalTrainLoss,
                                   double ValidationLoss, double TestLoss, double ReloadMaxAbsDiff, int Seed, int Threads)
 {
     public const string FileName = "zoo.json";

@@ -17,12 +17,12 @@ public sealed record ZooReport(string Family, string SpecHash, int VocabSize, in
         var sb = new System.Text.StringBuilder();
         sb.AppendLine($"family `{Family}` (spec {SpecHash}): vocabulary {VocabSize}, context {Context}; tokens train {TrainTokens:N0}, validation {ValidationTokens:N0}, test {TestTokens:N0}");
         sb.AppendLine();
-        sb.AppendLine("| model | d / layers / heads | parameters | training tokens | steps | wall time | tokens/s | test CE (nats/token) |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|");
-        sb.AppendLine($"| unigram (add-k, k={UnigramK:G2}) | | | {TrainTokens:N0} | | | | {UnigramTestLoss:F3} |");
-        sb.AppendLine($"| bigram (add-k, k={BigramK:G2}) | | | {TrainTokens:N0} | | | | {BigramTestLoss:F3} |");
+        sb.AppendLine("| model | d / layers / heads | parameters | training tokens | steps | wall time | CPU time | tokens/s (wall) | test CE (nats/token) |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine($"| unigram (add-k, k={UnigramK:G2}) | | | {TrainTokens:N0} | | | | | {UnigramTestLoss:F3} |");
+        sb.AppendLine($"| bigram (add-k, k={BigramK:G2}) | | | {TrainTokens:N0} | | | | | {BigramTestLoss:F3} |");
         foreach (var m in Models)
-            sb.AppendLine($"| {m.Name} | {m.Width} / {m.Layers} / {m.Heads} | {m.Parameters:N0} | {m.TrainingTokens:N0} | {m.Steps} | {m.WallSeconds:F0} s | {m.TokensPerSecond:F0} | {m.TestLoss:F3} |");
+            sb.AppendLine($"| {m.Name} | {m.Width} / {m.Layers} / {m.Heads} | {m.Parameters:N0} | {m.TrainingTokens:N0} | {m.Steps} | {m.WallSeconds:F0} s | {m.CpuSeconds:F0} s | {m.TokensPerSecond:F0} | {m.TestLoss:F3} |");
         return sb.ToString();
     }
 }
