@@ -12,6 +12,7 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     ModelsCommand.Create(),
     ExtractCommand.Create(),
     ActivationsCommand.Create(),
+    ZooCommand.Create(),
 };
 foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);
 return await root.Parse(args).InvokeAsync();

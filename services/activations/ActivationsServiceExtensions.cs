@@ -16,6 +16,7 @@ public static class ActivationsServiceExtensions
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<ModelHost>();
         builder.Services.AddSingleton<Corpus>();
+        builder.Services.AddSingleton<INamedCorpus, BrownNamedCorpus>();
         builder.Services.AddSingleton<IOperationHandler, ExtractHandler>();
         return builder.AddStitchingService(GrpcName, "Activations");
     }

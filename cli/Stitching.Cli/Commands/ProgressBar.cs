@@ -1,43 +1,65 @@
+using System.Diagnostics;
 using Grpc.Core;
 using Stitching.Contracts.Common.V1;
 
 namespace Stitching.Cli.Commands;
 
 /// <summary>
-/// Follows an operation to its end, drawing a one-line progress bar with ETA on stderr (redrawn in place
-/// on a terminal, a line every few seconds otherwise). Returns the final record.
+/// A one-line progress bar with ETA (elapsed x remaining / done) on a terminal; when the stream is
+/// redirected it prints a line per 5% instead, so logs stay readable. <see cref="FollowAsync"/> drives
+/// one from an operation's progress.
 /// </summary>
-public static class ProgressBar
+public sealed class ProgressBar(TextWriter output)
 {
+    private const int Width = 30;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly bool _interactive = !Console.IsErrorRedirected;
+    private TimeSpan _lastDraw = TimeSpan.MinValue;
+    private int _lastBucket = -1;
+
+    public void Update(double fraction, string detail, double? etaSeconds = null)
+    {
+        fraction = Math.Clamp(fraction, 0, 1);
+        var elapsed = _clock.Elapsed;
+        var eta = etaSeconds is > 0 ? Format(TimeSpan.FromSeconds(etaSeconds.Value))
+            : fraction > 0.01 ? Format(elapsed * ((1 - fraction) / fraction)) : "?";
+        var filled = (int)(fraction * Width);
+        var line = $"[{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} {Format(elapsed)} elapsed, ETA {eta}  {detail}";
+        if (_interactive)
+        {
+            if (elapsed - _lastDraw < TimeSpan.FromMilliseconds(200) && fraction < 1) return;
+            _lastDraw = elapsed;
+            output.Write($"\r{line,-110}");
+        }
+        else if ((int)(fraction * 20) is var bucket && bucket != _lastBucket)
+        {
+            _lastBucket = bucket;
+            output.WriteLine(line);
+        }
+    }
+
+    public void Finish()
+    {
+        if (_interactive) output.WriteLine();
+        output.WriteLine($"finished in {Format(_clock.Elapsed)}");
+    }
+
+    private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
+
+    /// <summary>Follows an operation to its end with a bar on stderr (phase, tokens/s); returns the final record.</summary>
     public static async Task<Operation> FollowAsync(ServerConnection c, Operation started, CancellationToken ct)
     {
-        var client = new OperationsService.OperationsServiceClient(c.Channel);
-        using var call = client.WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: ct);
+        var bar = new ProgressBar(Console.Error);
+        using var call = new OperationsService.OperationsServiceClient(c.Channel).WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: ct);
         var last = started;
-        var lastPrint = DateTime.MinValue;
-        var terminal = !Console.IsErrorRedirected;
         await foreach (var op in call.ResponseStream.ReadAllAsync(ct))
         {
             last = op;
-            if (!terminal && DateTime.UtcNow - lastPrint < TimeSpan.FromSeconds(5) && op.State is OperationState.Running or OperationState.Pending) continue;
-            lastPrint = DateTime.UtcNow;
-            var line = Render(op);
-            if (terminal) Console.Error.Write("\r" + line.PadRight(Math.Max(line.Length, Console.WindowWidth - 1))[..Math.Max(1, Console.WindowWidth - 1)]);
-            else Console.Error.WriteLine(line);
+            var p = op.Progress ?? new OperationProgress();
+            var rate = p.Metrics.TryGetValue("tokens_per_second", out var tps) ? $" {tps:F0} tok/s" : "";
+            bar.Update(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0, $"{p.Phase}{rate}", p.EtaSeconds);
         }
-        if (terminal) Console.Error.WriteLine();
+        bar.Finish();
         return last;
-    }
-
-    public static string Render(Operation op)
-    {
-        var p = op.Progress ?? new OperationProgress();
-        var fraction = p.TotalSteps > 0 ? Math.Clamp((double)p.Step / p.TotalSteps, 0, 1) : 0;
-        const int width = 24;
-        var filled = (int)Math.Round(fraction * width);
-        var bar = p.TotalSteps > 0 ? $"[{new string('#', filled)}{new string('.', width - filled)}] {fraction * 100,3:F0}%" : "";
-        var eta = p.EtaSeconds > 0 ? $" eta {TimeSpan.FromSeconds(Math.Round(p.EtaSeconds)):g}" : "";
-        var rate = p.Metrics.TryGetValue("tokens_per_second", out var tps) ? $" {tps:F0} tok/s" : "";
-        return $"{op.State.ToString().ToLowerInvariant(),-9} {p.Phase} {bar}{eta}{rate}".TrimEnd();
     }
 }

@@ -1,0 +1,50 @@
+using System.CommandLine;
+using Stitching.Hosting;
+using Stitching.Zoo.Brown;
+using Stitching.Zoo.Family;
+
+namespace Stitching.Cli.Commands;
+
+/// <summary>
+/// stitch zoo build | list: the embedded model family trained on the Brown corpus. Building runs in this
+/// process (it is local training, not a server call) and writes into the same model store the servers read.
+/// </summary>
+public static class ZooCommand
+{
+    public static Command Create()
+    {
+        var family = new Option<string>("--family") { Description = "Which family: full (the default family) or ci (tiny, for tests).", DefaultValueFactory = _ => "full" };
+        family.AcceptOnlyFromAmong("full", "ci");
+        var build = new Command("build", "Train the family (tokenizer, labelled sets, every size) unless already built with the same spec.") { family, ServerConnection.StoreOption };
+        build.SetAction((parse, ct) => Task.Run(() =>
+        {
+            var spec = FamilySpec.Named(parse.GetValue(family)!);
+            var paths = Paths(parse);
+            Console.Error.WriteLine($"building family '{spec.Name}' (spec {spec.Hash}) into {paths.ModelsRoot}");
+            var bar = new ProgressBar(Console.Error);
+            var report = new ZooBuilder(spec, paths, BrownCorpus.Shared).Build(new SyncProgress<BuildProgress>(p => bar.Update(p.Fraction, p.Detail)), ct);
+            bar.Finish();
+            Console.WriteLine(report.Markdown());
+            Console.WriteLine($"labelled sets: {paths.LabelsDir(spec)}");
+            return 0;
+        }, ct));
+        var list = new Command("list", "One line per zoo model: name, built or not, checkpoint folder.") { ServerConnection.StoreOption };
+        list.SetAction(parse =>
+        {
+            foreach (var e in ZooCatalog.List(Paths(parse)))
+                Console.WriteLine($"{e.Name,-12} {(e.Built ? "built" : "not built"),-10} {e.Path}");
+            return 0;
+        });
+        return new Command("zoo", "The embedded Pythia-style family trained on the Brown corpus.") { build, list };
+    }
+
+    private static ZooPaths Paths(ParseResult parse) =>
+        ZooPaths.ForStore(parse.GetValue(ServerConnection.StoreOption) ?? StitchingOptions.DefaultStoreRoot(),
+            Environment.GetEnvironmentVariable("Stitching__ModelsRoot"));
+
+    /// <summary>IProgress that reports on the caller's thread (Progress&lt;T&gt; would post to the thread pool out of order).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
