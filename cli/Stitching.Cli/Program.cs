@@ -12,5 +12,6 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     ModelsCommand.Create(),
     ExtractCommand.Create(),
     ActivationsCommand.Create(),
+    SaeCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();
