@@ -30,7 +30,7 @@ def step():
         w_dec.grad -= (w_dec.grad * w_dec).sum(1, keepdim=True) * w_dec
     opt.step()
     with torch.no_grad():
-        w_dec /= w_dec.norm(dim=1, keepdim=True)
+        w_dec.div_(w_dec.norm(dim=1, keepdim=True))
 
 for _ in range(warmup): step()
 times = []
