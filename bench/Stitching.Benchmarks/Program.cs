@@ -1,6 +1,13 @@
 using System.CommandLine;
 using Stitching.Benchmarks;
 
+// `sae` as the first argument selects the SAE training benchmark: sae [d] [latents] [k] [batch] [threads] [warmup] [repeat].
+if (args.Length > 0 && args[0] == "sae")
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i]) : fallback;
+    return SaeTrainingBenchmark.Run(Arg(1, 768), Arg(2, 16384), Arg(3, 32), Arg(4, 1024), Arg(5, Environment.ProcessorCount), Arg(6, 1), Arg(7, 3));
+}
+
 // Extraction throughput of our runtime vs a PyTorch eager baseline on the same machine; see ../README.md.
 var threads = new Option<int>("--threads") { Description = "Torch threads for both runtimes (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
 var batch = new Option<int>("--batch") { Description = "Sequences per forward.", DefaultValueFactory = _ => 8 };

@@ -1,6 +1,160 @@
+using System.Security.Cryptography;
+using System.Text;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Stitching.Contracts.Sae.V1;
+using Stitching.Core.Artifacts;
+using Stitching.Core.Compute;
+using Stitching.Core.Errors;
+using Stitching.Core.Operations;
+using Stitching.Core.Safetensors;
+using Stitching.Core.Tensors;
+using Stitching.Sae.Interop;
+using Stitching.Sae.Model;
+using Stitching.Sae.Storage;
+using Stitching.Sae.Training;
+using Stitching.Sae.Transfer;
+using Stitching.Sae.WarmStart;
+using Common = Stitching.Contracts.Common.V1;
+
 namespace Stitching.Sae;
 
-/// <summary>gRPC surface of the sae service. Its RPCs arrive with the issue that builds them.</summary>
-public sealed class SaeGrpcService : Contracts.Sae.V1.SaeService.SaeServiceBase
+/// <summary>gRPC surface of the sae service (sae.proto documents each RPC): validation and mapping only.</summary>
+public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, OperationRunner runner) : SaeService.SaeServiceBase
 {
+    public override Task<Common.Operation> Train(TrainRequest request, ServerCallContext context)
+    {
+        TrainDefaults.Validate(TrainDefaults.Apply(request), store);
+        return Task.FromResult(runner.Start(TrainHandler.OperationKind, Any.Pack(request)));
+    }
+
+    public override async Task<SaeInfo> Transfer(TransferRequest request, ServerCallContext context)
+    {
+        var stitchRef = request.Stitch ?? throw StitchingException.InvalidArgument("stitch", "name the stitch artifact (kind \"stitch\").");
+        if (stitchRef.Kind != AffineStitch.Kind) throw StitchingException.InvalidArgument("stitch.kind", $"is '{stitchRef.Kind}'; use an artifact of kind \"{AffineStitch.Kind}\".");
+        if (!store.Exists(stitchRef)) throw StitchingException.NotFound($"stitch {stitchRef.Id} does not exist; fit or import one first.", "stitch");
+        var id = string.IsNullOrEmpty(request.Id) ? "sae-x-" + Hash($"{request.Sae?.Id}|{stitchRef.Id}|{request.RenormalizeDecoder}|{request.Model}|{request.Hook}") : request.Id;
+        var output = new Common.ArtifactRef { Kind = SaeArtifacts.Kind, Id = id };
+        if (store.Exists(output)) return SaeArtifacts.Describe(store, output, "id");
+        var stitchManifest = store.GetManifest(stitchRef);
+        var stitchBytes = store.ReadAllBytes(stitchRef, AffineStitch.File);
+        var model = string.IsNullOrEmpty(request.Model) ? stitchManifest.Metadata.GetValueOrDefault("model_b", "") : request.Model;
+        var hook = string.IsNullOrEmpty(request.Hook) ? stitchManifest.Metadata.GetValueOrDefault("hook_b", "") : request.Hook;
+        var metrics = new Dictionary<string, double> { ["stitch_flops"] = stitchManifest.Metrics.GetValueOrDefault("flops", 0) };
+        var metadata = new Dictionary<string, string> { ["source_sae"] = request.Sae!.Id, ["stitch"] = stitchRef.Id, ["renormalized"] = request.RenormalizeDecoder.ToString().ToLowerInvariant() };
+        return await worker.RunAsync(() =>
+        {
+            using var source = SaeArtifacts.Load(store, request.Sae, "sae");
+            using var reader = SafetensorsReader.FromBytes(stitchBytes, $"{stitchRef.Id}/{AffineStitch.File}");
+            using var transferred = FolderTransfer.Compose(source, AffineStitch.Read(reader, "stitch"), request.RenormalizeDecoder, model, hook);
+            return SaeArtifacts.Save(store, output, transferred, metrics, metadata);
+        }, context.CancellationToken);
+    }
+
+    public override async Task<EncodeResponse> Encode(EncodeRequest request, ServerCallContext context)
+    {
+        var x = TensorCodec.FromProto(request.Activations ?? throw StitchingException.InvalidArgument("activations", "send a [n, d_in] float tensor."), "activations");
+        return await worker.RunAsync(() =>
+        {
+            using var sae = SaeArtifacts.Load(store, request.Sae, "sae");
+            var input = Rows(x, sae.Config.DIn, "activations", "d_in");
+            return new EncodeResponse { Latents = TensorCodec.ToProto(TorchTensors.ToHost(sae.Encode(input), "latents")) };
+        }, context.CancellationToken);
+    }
+
+    public override async Task<DecodeResponse> Decode(DecodeRequest request, ServerCallContext context)
+    {
+        var f = TensorCodec.FromProto(request.Latents ?? throw StitchingException.InvalidArgument("latents", "send a [n, d_sae] float tensor."), "latents");
+        return await worker.RunAsync(() =>
+        {
+            using var sae = SaeArtifacts.Load(store, request.Sae, "sae");
+            var latents = Rows(f, sae.Config.DSae, "latents", "d_sae");
+            return new DecodeResponse { Reconstruction = TensorCodec.ToProto(TorchTensors.ToHost(sae.Decode(latents), "reconstruction")) };
+        }, context.CancellationToken);
+    }
+
+    public override async Task<SaeInfo> Import(ImportRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.Path) || !Directory.Exists(request.Path))
+            throw StitchingException.NotFound($"folder '{request.Path}' does not exist on the server; give the folder holding cfg.json.", "path");
+        var format = string.IsNullOrEmpty(request.Format)
+            ? File.Exists(Path.Combine(request.Path, SparsifyFormat.WeightsFile)) ? "sparsify" : "saelens"
+            : request.Format;
+        if (format is not ("saelens" or "sparsify")) throw StitchingException.InvalidArgument("format", $"'{format}' is not a format; use saelens or sparsify.");
+        var files = Directory.EnumerateFiles(request.Path).Order().Select(p => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(p))));
+        var id = string.IsNullOrEmpty(request.Id) ? "sae-imp-" + Hash(string.Join("|", files) + $"|{request.Model}|{request.Hook}") : request.Id;
+        var output = new Common.ArtifactRef { Kind = SaeArtifacts.Kind, Id = id };
+        if (store.Exists(output)) return SaeArtifacts.Describe(store, output, "id");
+        return await worker.RunAsync(() =>
+        {
+            using var loaded = format == "sparsify"
+                ? SparsifyFormat.ReadFolder(request.Path, request.Model, request.Hook)
+                : SaeLensFormat.ReadFolder(request.Path);
+            var config = loaded.Config with
+            {
+                Model = string.IsNullOrEmpty(request.Model) ? loaded.Config.Model : request.Model,
+                Hook = string.IsNullOrEmpty(request.Hook) ? loaded.Config.Hook : request.Hook,
+            };
+            using var sae = loaded.Clone(config);
+            return SaeArtifacts.Save(store, output, sae, metadata: new Dictionary<string, string> { ["imported_from"] = Path.GetFullPath(request.Path), ["format"] = format });
+        }, context.CancellationToken);
+    }
+
+    public override async Task<ExportResponse> Export(ExportRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.Path)) throw StitchingException.InvalidArgument("path", "name the folder on the server to write the SAELens files into.");
+        return await worker.RunAsync(() =>
+        {
+            using var sae = SaeArtifacts.Load(store, request.Sae, "sae");
+            var response = new ExportResponse { Path = Path.GetFullPath(request.Path) };
+            response.Files.AddRange(SaeLensFormat.WriteFolder(request.Path, sae));
+            return response;
+        }, context.CancellationToken);
+    }
+
+    public override Task<SaeInfo> Describe(DescribeRequest request, ServerCallContext context) =>
+        Task.FromResult(SaeArtifacts.Describe(store, request.Sae, "sae"));
+
+    public override async Task<CompareResponse> Compare(CompareRequest request, ServerCallContext context)
+    {
+        SaeArtifacts.Describe(store, request.Scratch, "scratch");
+        SaeArtifacts.Describe(store, request.Warm, "warm");
+        var scratch = SaeArtifacts.Log(store, request.Scratch) ?? throw StitchingException.FailedPrecondition($"SAE {request.Scratch.Id} has no training log; compare SAEs trained by this service.", "scratch");
+        var warm = SaeArtifacts.Log(store, request.Warm) ?? throw StitchingException.FailedPrecondition($"SAE {request.Warm.Id} has no training log; compare SAEs trained by this service.", "warm");
+        if (scratch.Rows.Count == 0 || warm.Rows.Count == 0) throw StitchingException.FailedPrecondition("a training log is empty; train for at least log_every steps.", "scratch");
+        var thresholds = request.Thresholds.Count > 0 ? request.Thresholds.ToArray() : [0.5, 0.7, 0.8, 0.9];
+        var window = request.Window > 0 ? request.Window : 5;
+        var response = new CompareResponse
+        {
+            ScratchFit = Fit(WarmStartComparison.FitPowerLaw(scratch.Rows)),
+            WarmFit = Fit(WarmStartComparison.FitPowerLaw(warm.Rows)),
+            StitchFlops = store.GetManifest(request.Warm).Metrics.GetValueOrDefault("stitch_flops", 0),
+            ScratchFinalExplainedVariance = WarmStartComparison.MovingExplainedVariance(scratch.Rows, window)[^1],
+            WarmFinalExplainedVariance = WarmStartComparison.MovingExplainedVariance(warm.Rows, window)[^1],
+        };
+        foreach (var t in WarmStartComparison.Thresholds(scratch.Rows, warm.Rows, thresholds, window))
+            response.Rows.Add(new ThresholdRow { Threshold = t.Threshold, ScratchFlops = t.ScratchFlops ?? 0, WarmFlops = t.WarmFlops ?? 0, RelativeSaving = t.RelativeSaving });
+        (response.ScratchDecoderCosine, response.WarmDecoderCosine) = await worker.RunAsync(
+            () => (DecoderCosine(request.Scratch), DecoderCosine(request.Warm)), context.CancellationToken);
+        return response;
+    }
+
+    private double DecoderCosine(Common.ArtifactRef r)
+    {
+        var init = SaeArtifacts.InitDecoder(store, r);
+        if (init is null) return double.NaN;
+        using var sae = SaeArtifacts.Load(store, r, "sae");
+        return WarmStartComparison.MeanRowCosine(init, sae.WDec);
+    }
+
+    private static PowerLawFit Fit(WarmStartComparison.PowerLaw p) => new() { A = p.A, Beta = p.Beta, Points = p.Points };
+
+    private static TorchSharp.torch.Tensor Rows(HostTensor t, int width, string field, string what)
+    {
+        if (t.Shape.Length != 2 || t.Shape[1] != width)
+            throw StitchingException.InvalidArgument(field, $"has shape [{string.Join(", ", t.Shape)}]; the SAE needs [n, {width}] ({what} = {width}).");
+        return TorchTensors.ToTorchFloat(t, field);
+    }
+
+    private static string Hash(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)))[..20];
 }

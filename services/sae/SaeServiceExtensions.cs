@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection;
+using Stitching.Core.Operations;
 using Stitching.Hosting;
+using Stitching.Sae.Training;
 
 namespace Stitching.Sae;
 
@@ -7,8 +10,11 @@ public static class SaeServiceExtensions
 {
     public const string GrpcName = "stitching.sae.v1.SaeService";
 
-    public static WebApplicationBuilder AddSaeService(this WebApplicationBuilder builder) =>
-        builder.AddStitchingService(GrpcName, "Sae");
+    public static WebApplicationBuilder AddSaeService(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IOperationHandler, TrainHandler>();
+        return builder.AddStitchingService(GrpcName, "Sae");
+    }
 
     public static WebApplication MapSaeService(this WebApplication app)
     {

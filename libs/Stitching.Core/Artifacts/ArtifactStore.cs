@@ -111,6 +111,19 @@ public sealed class ArtifactStore
         return manifest;
     }
 
+    /// <summary>
+    /// Removes an artifact (for short-lived ones such as training checkpoints): its folder is first renamed
+    /// into staging, so readers see it whole or not at all. Absent artifacts are ignored.
+    /// </summary>
+    public void Delete(ArtifactRef r)
+    {
+        var dir = DirectoryOf(r);
+        if (!Directory.Exists(dir)) return;
+        var doomed = Path.Combine(StagingRoot, $"deleted.{r.Kind}.{r.Id}.{Guid.NewGuid():N}");
+        Directory.Move(dir, doomed);
+        Directory.Delete(doomed, recursive: true);
+    }
+
     /// <summary>Opens a file of an artifact for reading after checking its sha256 against the manifest.</summary>
     public FileStream OpenRead(ArtifactRef r, string file)
     {

@@ -60,4 +60,25 @@ public static class Flops
     /// </summary>
     public static double AdamStitchStep(long tokens, long widthA, long widthB, bool roundTrips) =>
         3 * (roundTrips ? 4 : 2) * Matmul(tokens, widthA, widthB);
+
+    /// <summary>
+    /// SAE forward on n tokens, width d, M latents, as the dense kernels run it: encoder x W_enc
+    /// (2 n d M) and decoder f W_dec with f stored dense (2 n M d), so 4 n d M. The activation
+    /// (top-k, threshold, ReLU) and biases are elementwise and not counted.
+    /// </summary>
+    public static double SaeForward(long tokens, long width, long latents) => 2 * Matmul(tokens, width, latents);
+
+    /// <summary>
+    /// SAE backward on n tokens: decoder weight gradient f^T g (2 n M d), latent gradient g W_dec^T
+    /// (2 n M d) and encoder weight gradient x^T g_pre (2 n d M); the input needs no gradient. 6 n d M.
+    /// </summary>
+    public static double SaeBackward(long tokens, long width, long latents) => 3 * Matmul(tokens, width, latents);
+
+    /// <summary>
+    /// One SAE training step: forward + backward = 10 n d M, plus, with AuxK on, the dead-latent
+    /// reconstruction f_dead W_dec forward and its W_dec gradient (4 n M d). Adam, decoder-row
+    /// renormalisation and gradient projection are elementwise (O(M d)) and not counted.
+    /// </summary>
+    public static double SaeTrainingStep(long tokens, long width, long latents, bool auxK) =>
+        SaeForward(tokens, width, latents) + SaeBackward(tokens, width, latents) + (auxK ? 2 * Matmul(tokens, latents, width) : 0);
 }

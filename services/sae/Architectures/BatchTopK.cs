@@ -1,0 +1,45 @@
+using Stitching.Sae.Model;
+using static TorchSharp.torch;
+
+namespace Stitching.Sae.Architectures;
+
+/// <summary>
+/// BatchTopK (Bussmann et al. 2024): in training, keep the k * n largest ReLU pre-activations of the whole
+/// batch of n tokens, so k is an average per token. For inference a single threshold replaces the batch
+/// selection (the per-latent threshold tensor, all entries equal): an exponential moving average (0.99)
+/// of the smallest kept activation in each training batch; f = pre where pre > threshold.
+/// </summary>
+public sealed class BatchTopK : ISaeArchitecture
+{
+    public const double ThresholdDecay = 0.99;
+
+    public string Name => "batchtopk";
+    public bool UsesK => true;
+    public bool UsesThreshold => true;
+
+    public Tensor Encode(Tensor pre, SaeParameters sae) => JumpRelu.Gate(pre, sae.Threshold!);
+
+    public (Tensor Latents, Tensor? Penalty) Train(Tensor pre, SaeParameters sae)
+    {
+        var relu = nn.functional.relu(pre);
+        var flat = relu.flatten();
+        var keep = (int)Math.Min((long)sae.Config.K * pre.shape[0], flat.shape[0]);
+        var (values, indices) = flat.topk(keep);
+        var latents = zeros_like(flat).scatter(0, indices, values).view(pre.shape);
+        using (no_grad())
+        {
+            var positive = values.detach()[values.detach() > 0];
+            if (positive.numel() > 0)
+            {
+                var smallest = positive.min().item<float>();
+                var t = sae.Threshold!;
+                // First batch sets the threshold; later batches move it by a moving average.
+                if (t.max().item<float>() == 0) t.fill_(smallest);
+                else t.mul_(ThresholdDecay).add_((1 - ThresholdDecay) * smallest);
+            }
+        }
+        return (latents, null);
+    }
+
+    public Tensor? InitialThreshold(int latents, double initial) => zeros(latents);
+}

@@ -1,0 +1,84 @@
+using Stitching.Contracts.Common.V1;
+using Stitching.Contracts.Sae.V1;
+using Stitching.Core.Artifacts;
+using Stitching.Core.Errors;
+using Stitching.Core.Safetensors;
+using Stitching.Core.Tensors;
+using Stitching.Sae.Interop;
+using Stitching.Sae.Model;
+using Stitching.Sae.Training;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace Stitching.Sae.Storage;
+
+/// <summary>
+/// SAEs in the store: artifacts of kind "sae" in SAELens format (cfg.json + sae_weights.safetensors),
+/// optionally with training_log.json and init_decoder.safetensors (W_dec at step 0).
+/// </summary>
+public static class SaeArtifacts
+{
+    public const string Kind = "sae";
+    public const string InitDecoderFile = "init_decoder.safetensors";
+
+    /// <summary>Writes a new "sae" artifact; returns what Describe would answer.</summary>
+    public static SaeInfo Save(ArtifactStore store, ArtifactRef r, SaeParameters sae, IReadOnlyDictionary<string, double>? metrics = null,
+        IReadOnlyDictionary<string, string>? metadata = null, TrainingLog? log = null, Tensor? initDecoder = null, string specJson = "")
+    {
+        using var writer = store.Create(r);
+        writer.WriteFile(SaeLensFormat.ConfigFile, SaeLensFormat.ConfigJson(sae.Config));
+        writer.WriteFile(SaeLensFormat.WeightsFile, SaeLensFormat.WeightsBytes(sae));
+        if (log is not null) writer.WriteFile(TrainingLog.File, log.ToJson());
+        if (initDecoder is not null) writer.WriteFile(InitDecoderFile, SafetensorsWriter.ToBytes([TorchTensors.ToHost(initDecoder, SaeParameters.WDecName)]));
+        writer.Manifest.Metadata["architecture"] = sae.Config.Architecture;
+        writer.Manifest.Metadata["model"] = sae.Config.Model;
+        writer.Manifest.Metadata["hook"] = sae.Config.Hook;
+        writer.Manifest.Metadata["d_in"] = sae.Config.DIn.ToString();
+        writer.Manifest.Metadata["d_sae"] = sae.Config.DSae.ToString();
+        foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) writer.Manifest.Metadata[k] = v;
+        foreach (var (k, v) in metrics ?? new Dictionary<string, double>()) writer.Manifest.Metrics[k] = v;
+        writer.Manifest.SpecJson = specJson;
+        return Describe(writer.Commit(), sae.Config);
+    }
+
+    public static SaeParameters Load(ArtifactStore store, ArtifactRef r, string field)
+    {
+        RequireSae(store, r, field);
+        return SaeLensFormat.Read(store.ReadAllBytes(r, SaeLensFormat.ConfigFile), store.ReadAllBytes(r, SaeLensFormat.WeightsFile), r.Id, field);
+    }
+
+    public static SaeInfo Describe(ArtifactStore store, ArtifactRef r, string field)
+    {
+        RequireSae(store, r, field);
+        return Describe(store.GetManifest(r), SaeLensFormat.ParseConfig(store.ReadAllBytes(r, SaeLensFormat.ConfigFile), r.Id, field));
+    }
+
+    public static TrainingLog? Log(ArtifactStore store, ArtifactRef r) =>
+        store.GetManifest(r).Files.Any(f => f.Name == TrainingLog.File) ? TrainingLog.FromJson(store.ReadAllBytes(r, TrainingLog.File)) : null;
+
+    public static Tensor? InitDecoder(ArtifactStore store, ArtifactRef r)
+    {
+        if (!store.GetManifest(r).Files.Any(f => f.Name == InitDecoderFile)) return null;
+        using var reader = SafetensorsReader.FromBytes(store.ReadAllBytes(r, InitDecoderFile), r.Id);
+        return TorchTensors.ToTorch(reader.Read(SaeParameters.WDecName));
+    }
+
+    private static SaeInfo Describe(ArtifactManifest m, SaeConfig c)
+    {
+        var info = new SaeInfo
+        {
+            Ref = m.Ref, Architecture = c.Architecture, DIn = c.DIn, DSae = c.DSae, K = c.K,
+            ApplyBDecToInput = c.ApplyBDecToInput, Model = c.Model, Hook = c.Hook,
+        };
+        info.Metrics.Add(m.Metrics);
+        info.Metadata.Add(m.Metadata);
+        return info;
+    }
+
+    private static void RequireSae(ArtifactStore store, ArtifactRef? r, string field)
+    {
+        if (r is null || string.IsNullOrEmpty(r.Id)) throw StitchingException.InvalidArgument(field, "name an SAE artifact (kind \"sae\", id).");
+        if (r.Kind != Kind) throw StitchingException.InvalidArgument(field + ".kind", $"is '{r.Kind}'; SAEs are artifacts of kind \"{Kind}\".");
+        if (!store.Exists(r)) throw StitchingException.NotFound($"SAE {r.Kind}/{r.Id} does not exist; train, transfer or import one first.", field);
+    }
+}

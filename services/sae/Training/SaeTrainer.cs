@@ -1,0 +1,114 @@
+using Stitching.Core.Compute;
+using Stitching.Core.Metrics;
+using Stitching.Sae.Model;
+using static TorchSharp.torch;
+
+namespace Stitching.Sae.Training;
+
+/// <summary>Optimiser and dead-latent settings of a training run (defaults are the paper's recipe).</summary>
+public sealed record TrainerOptions(double Beta1 = 0.9, double Beta2 = 0.999, double AuxKCoefficient = 0, int AuxK = 0, long DeadWindowTokens = 1_000_000);
+
+/// <summary>
+/// One SAE's training state and step (paper section 4): loss = mean_t ||x_t - x_hat_t||^2 + sparsity
+/// penalty (+ AuxK), Adam, decoder-row gradients projected onto the rows' tangent space before the update
+/// and rows renormalised to unit norm after it, per-latent tokens-since-fired for dead-latent tracking.
+/// Everything that determines later steps (weights, Adam moments, counters) is exportable for checkpoints.
+/// Runs on the calling thread: callers keep it on one torch thread.
+/// </summary>
+public sealed class SaeTrainer : IDisposable
+{
+    private readonly TrainerOptions _options;
+    private readonly Adam _adam;
+
+    public SaeTrainer(SaeParameters sae, TrainerOptions options, double flopsOffset = 0)
+    {
+        Sae = sae;
+        _options = options;
+        _adam = new Adam(options.Beta1, options.Beta2);
+        foreach (var (_, p) in Trainable) p.requires_grad_(true);
+        TokensSinceFired = zeros(sae.Config.DSae, ScalarType.Int64).DetachFromDisposeScope();
+        Flops = flopsOffset;
+    }
+
+    public SaeParameters Sae { get; }
+    public long Step { get; private set; }
+    public long Tokens { get; private set; }
+    /// <summary>Ledger FLOPs: the offset (e.g. stitch fitting) plus every step's analytic count.</summary>
+    public double Flops { get; private set; }
+    /// <summary>[d_sae] int64: tokens seen since each latent last fired.</summary>
+    public Tensor TokensSinceFired { get; private set; }
+    public Adam Optimizer => _adam;
+
+    /// <summary>Parameters Adam updates: all weights; the BatchTopK threshold is a statistic, not trained.</summary>
+    public IEnumerable<(string Name, Tensor Value)> Trainable =>
+        Sae.Named().Where(p => p.Name != SaeParameters.ThresholdName || Sae.Config.Architecture == "jumprelu");
+
+    public StepMetrics TrainStep(Tensor x, double lr)
+    {
+        using var scope = NewDisposeScope();
+        var n = x.shape[0];
+        var (d, m) = (Sae.Config.DIn, Sae.Config.DSae);
+        var pre = Sae.PreActivation(x);
+        var (latents, penalty) = Sae.Architecture.Train(pre, Sae);
+        var xHat = Sae.Decode(latents);
+        var mse = (xHat - x).square().sum(-1).mean();
+        var loss = penalty is null ? mse : mse + penalty;
+        var auxOn = _options.AuxKCoefficient > 0 && _options.AuxK > 0;
+        if (auxOn) loss = loss + AuxKLoss(x, xHat, pre) * _options.AuxKCoefficient;
+        loss.backward();
+        Step++;
+        using (no_grad())
+        {
+            foreach (var (name, p) in Trainable)
+            {
+                var g = p.grad!;
+                // Unit-norm rows: drop the gradient's component along each row before the update.
+                if (name == SaeParameters.WDecName) g.sub_((g * p).sum(1, keepdim: true) * p);
+                _adam.Update(name, p, g, Step, lr);
+                g.zero_();
+            }
+            Sae.WDec.div_(Sae.WDec.norm(1, keepdim: true).clamp_min(1e-12));
+            if (Sae.Config.Architecture == "jumprelu") Sae.Threshold!.clamp_min_(0);
+            var fired = SparsityMetrics.Fired(latents.detach());
+            var since = where(fired, zeros_like(TokensSinceFired), TokensSinceFired + n);
+            TokensSinceFired.copy_(since);
+        }
+        Tokens += n;
+        Flops += Core.Compute.Flops.SaeTrainingStep(n, d, m, auxOn);
+        var window = Math.Min(_options.DeadWindowTokens, Tokens);
+        return new StepMetrics(Step, Tokens, Flops, loss.item<float>(),
+            ReconstructionMetrics.Mse(x, xHat.detach()), ReconstructionMetrics.Fvu(x, xHat.detach()),
+            SparsityMetrics.L0(latents.detach()), SparsityMetrics.DeadFraction(TokensSinceFired, window));
+    }
+
+    /// <summary>
+    /// AuxK (Gao et al. 2024): reconstruct the residual e = x - x_hat from the top aux_k pre-activations
+    /// of dead latents only; loss = sum ||e - e_hat||^2 / sum ||e - mean(e)||^2 (gradient through e_hat).
+    /// </summary>
+    private Tensor AuxKLoss(Tensor x, Tensor xHat, Tensor pre)
+    {
+        var dead = TokensSinceFired.ge(Math.Min(_options.DeadWindowTokens, Math.Max(1, Tokens)));
+        var deadCount = (int)dead.sum().item<long>();
+        if (deadCount == 0) return zeros(1).sum();
+        var masked = where(dead, pre, full_like(pre, float.NegativeInfinity));
+        var (values, indices) = masked.topk(Math.Min(_options.AuxK, deadCount), dim: -1);
+        var aux = zeros_like(pre).scatter(-1, indices, nn.functional.relu(values));
+        var e = (x - xHat).detach();
+        var eHat = aux.matmul(Sae.WDec);
+        return (e - eHat).square().sum() / (e - e.mean([0], keepdim: true)).square().sum().clamp_min(1e-12);
+    }
+
+    /// <summary>Restores counters and optimiser state saved by a checkpoint.</summary>
+    public void Restore(long step, long tokens, double flops, Tensor tokensSinceFired, IReadOnlyDictionary<string, (Tensor M, Tensor V)> moments)
+    {
+        (Step, Tokens, Flops) = (step, tokens, flops);
+        using (no_grad()) TokensSinceFired.copy_(tokensSinceFired);
+        foreach (var (name, (mo, v)) in moments) _adam.Restore(name, mo, v);
+    }
+
+    public void Dispose()
+    {
+        _adam.Dispose();
+        TokensSinceFired.Dispose();
+    }
+}

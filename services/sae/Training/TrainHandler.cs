@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Microsoft.Extensions.DependencyInjection;
+using Stitching.Contracts.Common.V1;
+using Stitching.Contracts.Sae.V1;
+using Stitching.Core.Artifacts;
+using Stitching.Core.Caching;
+using Stitching.Core.Compute;
+using Stitching.Core.Errors;
+using Stitching.Core.Operations;
+using Stitching.Core.Telemetry;
+using Stitching.Sae.Architectures;
+using Stitching.Sae.Model;
+using Stitching.Sae.Storage;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace Stitching.Sae.Training;
+
+/// <summary>
+/// "sae.train": trains an SAE on one hook of an ActivationSet (scratch, or warm-started from an init SAE),
+/// streaming shards through the cache into a seeded shuffling buffer. Checkpoints every N steps; after a
+/// host restart the job continues from its newest checkpoint and ends where an uninterrupted run ends.
+/// </summary>
+public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWorker worker,
+    [FromKeyedServices("Sae")] StitchingTelemetry telemetry) : IOperationHandler
+{
+    public const string OperationKind = "sae.train";
+    public string Kind => OperationKind;
+    public bool Resumable => true;
+
+    public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
+    {
+        var request = TrainDefaults.Apply(context.SpecAs<TrainRequest>());
+        var setManifest = TrainDefaults.Validate(request, store);
+        var hook = ActivationSetShards.ChooseHook(setManifest, request.Hook, "hook");
+        var source = new ActivationSetShards(cache, request.ActivationSet, setManifest, hook, request.IncludeSpecial);
+        var totalTokens = request.Tokens > 0 ? request.Tokens : source.Tokens;
+        var steps = Math.Max(1, (totalTokens + request.BatchSize - 1) / request.BatchSize);
+        var schedule = LearningRateSchedule.Create(request.LrSchedule, request.Lr, request.WarmupSteps, request.DecayFraction, steps);
+        var options = new TrainerOptions(request.Beta1, request.Beta2, request.AuxKCoefficient, request.AuxK, request.DeadWindowTokens);
+        var output = new ArtifactRef { Kind = SaeArtifacts.Kind, Id = string.IsNullOrEmpty(request.Id) ? "sae-" + context.Id : request.Id };
+        if (store.Exists(output)) { Finish(context, SaeArtifacts.Describe(store, output, "id"), steps); return; }
+
+        using var activity = telemetry.Source.StartActivity(OperationKind);
+        activity?.SetTag(StitchingTelemetry.OperationAttribute, context.Id);
+        activity?.SetTag(StitchingTelemetry.HookAttribute, hook);
+        var stream = new ShuffledRows(source, request.ShuffleShards, request.Seed);
+        var run = await StartOrResumeAsync(context, request, source, stream, options, hook, setManifest, ct);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var startTokens = run.Trainer.Tokens;
+            while (run.Trainer.Step < steps)
+            {
+                ct.ThrowIfCancellationRequested();
+                var rows = await stream.NextAsync(request.BatchSize, ct);
+                var lr = schedule.At(run.Trainer.Step + 1);
+                var m = await OnWorker(() => run.Trainer.TrainStep(tensor(rows, [request.BatchSize, source.Width]), lr), ct);
+                telemetry.AddFlops(Flops.SaeTrainingStep(request.BatchSize, source.Width, run.Trainer.Sae.Config.DSae, options.AuxKCoefficient > 0), activity);
+                if (m.Step % request.LogEvery == 0 || m.Step == steps) run.Log.Rows.Add(m);
+                Report(context, m, steps, (m.Tokens - startTokens) / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+                if (m.Step % request.CheckpointEvery == 0 && m.Step < steps)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    var position = new TrainingCheckpoint(m.Step, m.Tokens, m.Flops, stream.Window, stream.Offset);
+                    await OnWorker(() => { position.Save(store, context.Id, run.Trainer, run.InitDecoder, run.Log); return 0; }, ct);
+                }
+            }
+            ct.ThrowIfCancellationRequested();
+            var last = run.Log.Rows[^1];
+            var metrics = new Dictionary<string, double>
+            {
+                ["flops"] = run.Trainer.Flops, ["stitch_flops"] = run.StitchFlops, ["tokens"] = run.Trainer.Tokens, ["steps"] = run.Trainer.Step,
+                ["mse"] = last.Mse, ["fvu"] = last.Fvu, ["explained_variance"] = last.ExplainedVariance, ["l0"] = last.L0, ["dead_fraction"] = last.DeadFraction,
+            };
+            var metadata = new Dictionary<string, string> { ["activation_set"] = request.ActivationSet.Id, ["operation"] = context.Id, ["seed"] = request.Seed.ToString() };
+            if (request.Init is { Id.Length: > 0 }) metadata["init"] = request.Init.Id;
+            var info = await OnWorker(() => SaeArtifacts.Save(store, output, run.Trainer.Sae, metrics, metadata, run.Log, run.InitDecoder, JsonFormatter.Default.Format(request)), ct);
+            foreach (var older in new[] { TrainingCheckpoint.Latest(store, context.Id) }.OfType<ArtifactRef>()) store.Delete(older);
+            Finish(context, info, steps);
+        }
+        finally
+        {
+            await worker.RunAsync(() => { run.Trainer.Sae.Dispose(); run.Trainer.Dispose(); run.InitDecoder.Dispose(); return 0; }, CancellationToken.None);
+        }
+    }
+
+    private sealed record Run(SaeTrainer Trainer, Tensor InitDecoder, TrainingLog Log, double StitchFlops);
+
+    private async Task<Run> StartOrResumeAsync(OperationContext context, TrainRequest request, IShardSource source, ShuffledRows stream,
+        TrainerOptions options, string hook, ArtifactManifest setManifest, CancellationToken ct)
+    {
+        var stitchFlops = 0.0;
+        if (request.Init is { Id.Length: > 0 }) stitchFlops = store.GetManifest(request.Init).Metrics.GetValueOrDefault("stitch_flops", 0);
+        var checkpoint = TrainingCheckpoint.Latest(store, context.Id);
+        if (checkpoint is not null)
+        {
+            var (position, trainer, init, log) = await OnWorker(() => TrainingCheckpoint.Load(store, checkpoint, options), ct);
+            stream.Seek(position.Window, position.Offset);
+            context.Report(new OperationProgress { Phase = "resume", Step = position.Step, Tokens = position.Tokens, Flops = position.Flops, Message = $"resumed from {checkpoint.Id}" });
+            return new Run(trainer, init, log, stitchFlops);
+        }
+        SaeParameters sae;
+        if (request.Init is { Id.Length: > 0 })
+        {
+            var init = SaeArtifacts.Load(store, request.Init, "init");
+            if (init.Config.DIn != source.Width)
+                throw StitchingException.FailedPrecondition($"the init SAE reads width {init.Config.DIn} but hook {hook} has width {source.Width}; transfer it to this model first.", "init");
+            sae = await OnWorker(() => { using var _ = init; return init.Clone(init.Config with { Model = setManifest.Metadata.GetValueOrDefault("model", init.Config.Model), Hook = hook }); }, ct);
+        }
+        else
+        {
+            var mean = await stream.WindowMeanAsync(ct);
+            var spec = request.Sae;
+            var arch = SaeArchitectures.Get(spec.Architecture, "sae.architecture");
+            var config = new SaeConfig(arch.Name, source.Width, spec.DSae, spec.K, spec.ApplyBDecToInput,
+                setManifest.Metadata.GetValueOrDefault("model", ""), hook, spec.SparsityCoefficient, spec.Bandwidth);
+            sae = await OnWorker(() => SaeInitializer.Create(config, mean, request.Seed, spec.InitialThreshold), ct);
+        }
+        var offset = stitchFlops + request.ExtraFlops;
+        var (t, initDecoder) = await OnWorker(() => (new SaeTrainer(sae, options, offset), sae.WDec.detach().clone().DetachFromDisposeScope()), ct);
+        return new Run(t, initDecoder, new TrainingLog(), stitchFlops);
+    }
+
+    private static void Report(OperationContext context, StepMetrics m, long steps, double tokensPerSecond) =>
+        context.Report(new OperationProgress
+        {
+            Phase = "train", Step = m.Step, TotalSteps = steps, Tokens = m.Tokens, Flops = m.Flops,
+            Metrics =
+            {
+                ["loss"] = m.Loss, ["mse"] = m.Mse, ["fvu"] = m.Fvu, ["explained_variance"] = m.ExplainedVariance,
+                ["l0"] = m.L0, ["dead_fraction"] = m.DeadFraction, ["tokens_per_second"] = tokensPerSecond,
+            },
+        });
+
+    private static void Finish(OperationContext context, SaeInfo info, long steps)
+    {
+        context.AddOutput(info.Ref);
+        context.SetResult(new TrainResult
+        {
+            Sae = info, Steps = (long)info.Metrics.GetValueOrDefault("steps", steps), Tokens = (long)info.Metrics.GetValueOrDefault("tokens", 0),
+            Flops = info.Metrics.GetValueOrDefault("flops", 0),
+        });
+    }
+
+    /// <summary>Runs torch work on the worker; a worker disposed by a shutting-down host reads as cancellation.</summary>
+    private async Task<T> OnWorker<T>(Func<T> work, CancellationToken ct)
+    {
+        try { return await worker.RunAsync(work, ct); }
+        catch (ObjectDisposedException) when (ct.IsCancellationRequested) { throw new OperationCanceledException(ct); }
+    }
+}
