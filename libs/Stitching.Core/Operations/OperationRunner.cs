@@ -128,7 +128,7 @@ public sealed class OperationRunner : IHostedService, IDisposable
         var live = new Live(op, CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token));
         _live[op.Id] = live;
         Persist(live, force: true);
-        _ = Task.Run(() => RunAsync(handler, live));
+        live.Task = Task.Run(() => RunAsync(handler, live));
     }
 
     private async Task RunAsync(IOperationHandler handler, Live live)
@@ -174,6 +174,12 @@ public sealed class OperationRunner : IHostedService, IDisposable
                 return;
             }
             Finish(live, OperationState.Cancelled, null);
+        }
+        catch (Exception e) when (_shutdown.IsCancellationRequested && live.Record.State != OperationState.Cancelling)
+        {
+            // Interrupted by the shutdown (e.g. the torch worker was disposed under it): same as above.
+            _log.LogInformation("Operation {Id} interrupted by shutdown ({Error}); the next start resumes or fails it", id, e.GetType().Name);
+            _live.TryRemove(id, out _);
         }
         catch (Exception e)
         {
@@ -287,10 +293,13 @@ public sealed class OperationRunner : IHostedService, IDisposable
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>Cancels running jobs and waits (within the host's shutdown timeout) until they have stopped.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         _shutdown.Cancel();
-        return Task.CompletedTask;
+        var running = _live.Values.Select(l => l.Task).OfType<Task>().ToArray();
+        try { await Task.WhenAll(running).WaitAsync(cancellationToken); }
+        catch (OperationCanceledException) { _log.LogWarning("{Count} operations still running at shutdown", running.Count(t => !t.IsCompleted)); }
     }
 
     public void Dispose() => _shutdown.Dispose();
@@ -298,6 +307,7 @@ public sealed class OperationRunner : IHostedService, IDisposable
     private sealed class Live(Operation record, CancellationTokenSource cancellation)
     {
         public Operation Record { get; } = record;
+        public Task? Task { get; set; }
         public CancellationTokenSource Cancellation { get; } = cancellation;
         public List<Channel<Operation>> Watchers { get; } = [];
         public long LastPersistTicks;
