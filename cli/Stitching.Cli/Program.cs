@@ -13,6 +13,7 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     ExtractCommand.Create(),
     ActivationsCommand.Create(),
     ZooCommand.Create(),
+    PaperCommand.Create(),
     SaeCommand.Create(),
 };
 foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);

@@ -20,11 +20,7 @@ public static class ZooCommand
         {
             var spec = FamilySpec.Named(parse.GetValue(family)!);
             var paths = Paths(parse);
-            Console.Error.WriteLine($"building family '{spec.Name}' (spec {spec.Hash}) into {paths.ModelsRoot}");
-            var bar = new ProgressBar(Console.Error);
-            var report = new ZooBuilder(spec, paths, BrownCorpus.Shared).Build(new SyncProgress<BuildProgress>(p => bar.Update(p.Fraction, p.Detail)), ct);
-            bar.Finish();
-            Console.WriteLine(report.Markdown());
+            Console.WriteLine(BuildFamily(spec, paths, ct).Markdown());
             Console.WriteLine($"labelled sets: {paths.LabelsDir(spec)}");
             return 0;
         }, ct));
@@ -38,7 +34,17 @@ public static class ZooCommand
         return new Command("zoo", "The embedded Pythia-style family trained on the Brown corpus.") { build, list };
     }
 
-    private static ZooPaths Paths(ParseResult parse) =>
+    /// <summary>Builds (or finds built) a family with a progress bar on stderr.</summary>
+    public static ZooReport BuildFamily(FamilySpec spec, ZooPaths paths, CancellationToken ct)
+    {
+        Console.Error.WriteLine($"building family '{spec.Name}' (spec {spec.Hash}) into {paths.ModelsRoot}");
+        var bar = new ProgressBar(Console.Error);
+        var report = new ZooBuilder(spec, paths, BrownCorpus.Shared).Build(new SyncProgress<BuildProgress>(p => bar.Update(p.Fraction, p.Detail)), ct);
+        bar.Finish();
+        return report;
+    }
+
+    public static ZooPaths Paths(ParseResult parse) =>
         ZooPaths.ForStore(parse.GetValue(ServerConnection.StoreOption) ?? StitchingOptions.DefaultStoreRoot(),
             Environment.GetEnvironmentVariable("Stitching__ModelsRoot"));
 
