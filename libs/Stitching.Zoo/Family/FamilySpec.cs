@@ -20,7 +20,7 @@ public sealed record FamilySpec(string Name, string Prefix, int VocabSize, int C
 
     /// <summary>The default family: built by `stitch zoo build` (sizes and budget chosen by measurement, docs/zoo.md).</summary>
     public static readonly FamilySpec Full = new("full", "brown", 4096, 128,
-        new TrainingSpec(Seed: 1234, Batch: 16, Tokens: 800_000, PeakLr: 2e-3, WarmupSteps: 30),
+        new TrainingSpec(Seed: 1234, Batch: 16, Tokens: 2_000_000, PeakLr: 2e-3, WarmupSteps: 30),
         [new NeoXSize("s", 64, 2, 4), new NeoXSize("m", 128, 3, 4), new NeoXSize("l", 192, 4, 6)]);
 
     /// <summary>A reduced family for tests and a first look: the same recipe, tiny sizes and budget.</summary>
