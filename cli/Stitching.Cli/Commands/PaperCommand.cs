@@ -127,8 +127,11 @@ public static class PaperCommand
                 var sourceSae = await TrainSaeAsync(train.ActivationSets[0], hookA, width, null);
                 var transferred = await _sae.TransferAsync(new TransferRequest { Sae = sourceSae.Ref, Stitch = lstsq.Stitch }, cancellationToken: ct);
                 var zero = await ZeroShotAsync(transferred.Ref, heldB);
+                // Warm start from the transfer with unit-norm decoder rows (encoder rescaled to match): the
+                // trainer keeps decoder rows at unit norm, which would otherwise rescale the transfer at step 1.
+                var unitRows = await _sae.TransferAsync(new TransferRequest { Sae = sourceSae.Ref, Stitch = lstsq.Stitch, RenormalizeDecoder = true }, cancellationToken: ct);
                 var scratch = await TrainSaeAsync(train.ActivationSets[1], hookB, width, null);
-                var warm = await TrainSaeAsync(train.ActivationSets[1], hookB, width, transferred.Ref);
+                var warm = await TrainSaeAsync(train.ActivationSets[1], hookB, width, unitRows.Ref);
                 var cmp = await _sae.CompareAsync(new CompareRequest { Scratch = scratch.Ref, Warm = warm.Ref }, cancellationToken: ct);
                 foreach (var row in cmp.Rows)
                     Say($"| {width} | {sourceSae.Metrics.GetValueOrDefault("fvu", double.NaN):F3} | {zero.Fvu:F3} | {zero.L0:F1} | {zero.Dead * 100:F1} | EV {row.Threshold:F2} | {Flops(row.ScratchFlops)} | {Flops(row.WarmFlops)} | {(double.IsNaN(row.RelativeSaving) ? "n/a" : $"{row.RelativeSaving * 100:F1}%")} |");
