@@ -6,7 +6,8 @@ namespace Stitching.Core.Compute;
 /// <summary>
 /// One dedicated thread per device runs all torch work. TorchSharp's dispose scopes and no_grad are
 /// thread-bound, so work must never hop threads across an await; callers hand closures to this worker
-/// and await the result instead. Each item runs inside its own dispose scope.
+/// and await the result instead. Each item runs inside its own dispose scope and, best effort, with the
+/// garbage collector held off (<see cref="NoGcRegion"/>).
 /// </summary>
 public sealed class TorchWorker : IDisposable
 {
@@ -33,6 +34,7 @@ public sealed class TorchWorker : IDisposable
             if (ct.IsCancellationRequested) { tcs.TrySetCanceled(ct); return; }
             try
             {
+                using var noGc = NoGcRegion.Enter(); // see NoGcRegion: no GC while native calls read temporaries
                 using var scope = torch.NewDisposeScope();
                 tcs.TrySetResult(work());
             }

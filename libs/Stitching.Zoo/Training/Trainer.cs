@@ -34,6 +34,7 @@ public static class Trainer
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
             var windows = new int[spec.Batch];
             for (var b = 0; b < spec.Batch; b++) { order.MoveNext(); windows[b] = order.Current; }
+            using var noGc = Stitching.Core.Compute.NoGcRegion.Enter();
             using var scope = NewDisposeScope();
             var (inputs, targets) = data.Batch(windows);
             optimizer.zero_grad();

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Stitching.Sae.Model;
 using static TorchSharp.torch;
 
@@ -34,8 +35,9 @@ public sealed class BatchTopK : ISaeArchitecture
                 var smallest = positive.min().item<float>();
                 var t = sae.Threshold!;
                 // First batch sets the threshold; later batches move it by a moving average.
-                if (t.max().item<float>() == 0) t.fill_(smallest);
-                else t.mul_(ThresholdDecay).add_((1 - ThresholdDecay) * smallest);
+                using Scalar first = smallest, decay = ThresholdDecay, rest = (1 - ThresholdDecay) * smallest;
+                if (t.max().item<float>() == 0) t.fill_(first);
+                else t.mul_(decay).add_(rest);
             }
         }
         return (latents, null);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Training;
@@ -21,12 +22,16 @@ public sealed class Adam(double beta1, double beta2, double eps = 1e-8) : IDispo
             s = (zeros_like(parameter).DetachFromDisposeScope(), zeros_like(parameter).DetachFromDisposeScope());
             _moments[name] = s;
         }
-        s.M.mul_(beta1).add_(grad, alpha: 1 - beta1);
-        s.V.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
+        // Scalars are created explicitly and disposed after use: an implicit double -> Scalar temporary
+        // can be finalized by the GC while the native call still reads it (seen as "Unknown scalar type").
         var c1 = 1 - Math.Pow(beta1, t);
         var c2 = 1 - Math.Pow(beta2, t);
-        using var denom = s.V.div(c2).sqrt_().add_(eps);
-        parameter.addcdiv_(s.M, denom, value: -lr / c1);
+        using Scalar b1 = beta1.ToScalar(), a1 = (1 - beta1).ToScalar(), b2 = beta2.ToScalar(), a2 = (1 - beta2).ToScalar(),
+            bias2 = c2.ToScalar(), epsilon = eps.ToScalar(), step = (-lr / c1).ToScalar();
+        s.M.mul_(b1).add_(grad, alpha: a1);
+        s.V.mul_(b2).addcmul_(grad, grad, value: a2);
+        using var denom = s.V.div(bias2).sqrt_().add_(epsilon);
+        parameter.addcdiv_(s.M, denom, value: step);
     }
 
     /// <summary>Restores one parameter's moments (copies).</summary>

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Stitching.Core.Compute;
 using Stitching.Core.Metrics;
 using Stitching.Sae.Model;
@@ -45,6 +46,7 @@ public sealed class SaeTrainer : IDisposable
 
     public StepMetrics TrainStep(Tensor x, double lr)
     {
+        using var noGc = Core.Compute.NoGcRegion.Enter();
         using var scope = NewDisposeScope();
         var n = x.shape[0];
         var (d, m) = (Sae.Config.DIn, Sae.Config.DSae);
@@ -67,10 +69,12 @@ public sealed class SaeTrainer : IDisposable
                 _adam.Update(name, p, g, Step, lr);
                 g.zero_();
             }
-            Sae.WDec.div_(Sae.WDec.norm(1, keepdim: true).clamp_min(1e-12));
-            if (Sae.Config.Architecture == "jumprelu") Sae.Threshold!.clamp_min_(0);
+            using Scalar tiny = 1e-12.ToScalar(), zero = 0.0.ToScalar();
+            Sae.WDec.div_(Sae.WDec.norm(1, keepdim: true).clamp_min(tiny));
+            if (Sae.Config.Architecture == "jumprelu") Sae.Threshold!.clamp_min_(zero);
             var fired = SparsityMetrics.Fired(latents.detach());
-            var since = where(fired, zeros_like(TokensSinceFired), TokensSinceFired + n);
+            using Scalar count = n, one = 1;
+            var since = where(fired, zeros_like(TokensSinceFired), TokensSinceFired.add(count, one));
             TokensSinceFired.copy_(since);
         }
         Tokens += n;

@@ -7,14 +7,7 @@ namespace Stitching.Tests.Integration;
 [Trait("Category", "Integration")]
 public class CliTests
 {
-    /// <summary>The CLI built beside the tests (same configuration), run with the dotnet host.</summary>
-    private static string Run(params string[] args)
-    {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name; // bin/{Debug|Release}/net10.0
-        var dll = Path.Combine(Python.RepoRoot(), "cli", "Stitching.Cli", "bin", configuration, "net10.0", "stitch.dll");
-        if (!File.Exists(dll)) throw new InvalidOperationException($"{dll} is missing; build the solution (dotnet build Stitching.sln) before the tests.");
-        return Python.RunProgram("dotnet", [dll, .. args]);
-    }
+    private static string Run(params string[] args) => Python.RunProgram("dotnet", [StitchCli.Dll(), .. args]);
 
     [Fact]
     public void Activations_writes_one_tensor_per_hook_named_as_the_hook_matching_the_reference()

@@ -33,14 +33,7 @@ public class SaeServiceTests
         Tokens = tokens, BatchSize = 128, Lr = 3e-3, Seed = 7, CheckpointEvery = checkpointEvery, LogEvery = 5,
     };
 
-    private static async Task<Operation> FinishAsync(TestServer s, string id)
-    {
-        using var call = new OperationsService.OperationsServiceClient(s.Channel).WatchOperation(new WatchOperationRequest { Id = id });
-        Operation last = null!;
-        await foreach (var op in call.ResponseStream.ReadAllAsync()) last = op;
-        Assert.True(last.State == OperationState.Succeeded, $"{last.State}: {last.Error}");
-        return last;
-    }
+    private static Task<Operation> FinishAsync(TestServer s, string id) => OperationWaiter.SucceededAsync(s.Channel, id);
 
     [Fact]
     public async Task Train_streams_progress_and_stores_a_SaeLens_sae_with_its_log()

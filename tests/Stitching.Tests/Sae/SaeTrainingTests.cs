@@ -10,20 +10,25 @@ public class SaeTrainingTests
 {
     private const int D = 16, Features = 24, Latents = 48;
 
-    private static async Task<(SaeTrainer Trainer, List<StepMetrics> Log, float[,] Dirs)> TrainAsync(string architecture, int k, int steps, double lr, double sparsity = 0)
+    /// <summary>Trains on one dedicated thread, as the service does on its torch worker (dispose scopes are per thread).</summary>
+    private static Task<(SaeTrainer Trainer, List<StepMetrics> Log, float[,] Dirs)> TrainAsync(string architecture, int k, int steps, double lr, double sparsity = 0)
     {
-        var (rows, dirs) = SaeFixtures.Planted(20000, D, Features, active: 2, seed: 3);
-        var stream = new ShuffledRows(new SaeFixtures.MemoryShards(rows, D, 5000), 2, seed: 4);
-        var config = new SaeConfig(architecture, D, Latents, k, SparsityCoefficient: sparsity, Bandwidth: 0.05);
-        var trainer = new SaeTrainer(SaeInitializer.Create(config, await stream.WindowMeanAsync(default), 5, 0.1), new TrainerOptions(DeadWindowTokens: 20000));
-        var log = new List<StepMetrics>();
-        for (var s = 0; s < steps; s++)
+        using var worker = new Stitching.Core.Compute.TorchWorker();
+        return worker.RunAsync(() =>
         {
-            var batch = await stream.NextAsync(256, default);
-            using var scope = NewDisposeScope();
-            log.Add(trainer.TrainStep(tensor(batch, [256, D]), lr));
-        }
-        return (trainer, log, dirs);
+            var (rows, dirs) = SaeFixtures.Planted(20000, D, Features, active: 2, seed: 3);
+            var stream = new ShuffledRows(new SaeFixtures.MemoryShards(rows, D, 5000), 2, seed: 4);
+            var config = new SaeConfig(architecture, D, Latents, k, SparsityCoefficient: sparsity, Bandwidth: 0.05);
+            var trainer = new SaeTrainer(SaeInitializer.Create(config, stream.WindowMeanAsync(default).GetAwaiter().GetResult(), 5, 0.1), new TrainerOptions(DeadWindowTokens: 20000));
+            var log = new List<StepMetrics>();
+            for (var s = 0; s < steps; s++)
+            {
+                var batch = stream.NextAsync(256, default).GetAwaiter().GetResult();
+                using var scope = NewDisposeScope();
+                log.Add(trainer.TrainStep(tensor(batch, [256, D]), lr));
+            }
+            return (trainer, log, dirs);
+        });
     }
 
     /// <summary>max over latents of cos(planted direction, decoder row), one value per planted direction.</summary>

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace Stitching.Tests.Fixtures;
+
+/// <summary>The stitch CLI built beside the tests, and `stitch serve` as a separate process that a test can kill -9.</summary>
+public sealed class StitchCli : IDisposable
+{
+    /// <summary>stitch.dll of the same configuration as the tests (bin/{Debug|Release}/net10.0).</summary>
+    public static string Dll()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var dll = Path.Combine(Python.RepoRoot(), "cli", "Stitching.Cli", "bin", configuration, "net10.0", "stitch.dll");
+        return File.Exists(dll) ? dll : throw new InvalidOperationException($"{dll} is missing; build the solution (dotnet build Stitching.sln) before the tests.");
+    }
+
+    private readonly Process _process;
+
+    private StitchCli(Process process, string address)
+    {
+        _process = process;
+        Address = address;
+        Channel = GrpcChannel.ForAddress(address);
+    }
+
+    public string Address { get; }
+    public GrpcChannel Channel { get; }
+
+    /// <summary>Starts `stitch serve` on a free loopback port over a store, without Redis, and waits until it serves.</summary>
+    public static async Task<StitchCli> ServeAsync(string storeRoot)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var address = $"http://127.0.0.1:{port}";
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in new[] { Dll(), "serve", "--url", address, "--no-redis", "--store", storeRoot }) psi.ArgumentList.Add(a);
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var cli = new StitchCli(process, address);
+        var health = new Health.HealthClient(cli.Channel);
+        for (var i = 0; i < 300; i++)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"stitch serve exited with {process.ExitCode}");
+            try
+            {
+                if ((await health.CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving) return cli;
+            }
+            catch (Grpc.Core.RpcException) { }
+            await Task.Delay(100);
+        }
+        cli.Dispose();
+        throw new TimeoutException("stitch serve did not start serving within 30 s");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, exactly as when a node dies.</summary>
+    public void KillHard()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        Channel.Dispose();
+        if (!_process.HasExited) KillHard();
+        _process.Dispose();
+    }
+}
