@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;

@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Stitching.Contracts.Stitch.V1;
@@ -92,7 +93,7 @@ public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, L
     private Common.ArtifactManifest ActivationSet(Common.ArtifactRef? r, string field)
     {
         ArtifactIds.Validate(r, field);
-        if (r!.Kind != ActivationSetSource.Kind) throw StitchingException.InvalidArgument(field + ".kind", $"'{r.Kind}' is not '{ActivationSetSource.Kind}'.");
+        if (r!.Kind != ActivationSetLayout.Kind) throw StitchingException.InvalidArgument(field + ".kind", $"'{r.Kind}' is not '{ActivationSetLayout.Kind}'.");
         if (!store.Exists(r)) throw StitchingException.NotFound($"{field}: activation set {r.Id} does not exist; run Extract first or list artifacts.", field);
         return store.GetManifest(r);
     }

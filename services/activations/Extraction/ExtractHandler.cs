@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using System.Diagnostics;
 using System.Security.Cryptography;
 

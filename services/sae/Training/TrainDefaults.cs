@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Sae.V1;
 using Stitching.Core.Artifacts;
@@ -34,8 +35,8 @@ public static class TrainDefaults
     {
         if (r.ActivationSet is null || string.IsNullOrEmpty(r.ActivationSet.Id))
             throw StitchingException.InvalidArgument("activation_set", "name the ActivationSet to train on (kind \"activation-set\").");
-        if (r.ActivationSet.Kind != ActivationSetShards.Kind)
-            throw StitchingException.InvalidArgument("activation_set.kind", $"is '{r.ActivationSet.Kind}'; training reads artifacts of kind \"{ActivationSetShards.Kind}\".");
+        if (r.ActivationSet.Kind != ActivationSetLayout.Kind)
+            throw StitchingException.InvalidArgument("activation_set.kind", $"is '{r.ActivationSet.Kind}'; training reads artifacts of kind \"{ActivationSetLayout.Kind}\".");
         var hasInit = r.Init is { Id.Length: > 0 };
         if (!hasInit && r.Sae.DSae <= 0) throw StitchingException.InvalidArgument("sae.d_sae", "set the number of latents (e.g. 16384), or give init to warm-start.");
         if (r.Sae.K < 0) throw StitchingException.InvalidArgument("sae.k", "must be positive.");

@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,7 +34,7 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
     {
         var request = TrainDefaults.Apply(context.SpecAs<TrainRequest>());
         var setManifest = TrainDefaults.Validate(request, store);
-        var hook = ActivationSetShards.ChooseHook(setManifest, request.Hook, "hook");
+        var hook = ActivationSetLayout.ChooseHook(setManifest, request.Hook, "hook");
         var source = new ActivationSetShards(cache, request.ActivationSet, setManifest, hook, request.IncludeSpecial);
         var totalTokens = request.Tokens > 0 ? request.Tokens : source.Tokens;
         var steps = Math.Max(1, (totalTokens + request.BatchSize - 1) / request.BatchSize);

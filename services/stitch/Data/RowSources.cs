@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using Stitching.Contracts.Stitch.V1;
 using Stitching.Core.Artifacts;
 using Stitching.Core.Caching;
@@ -20,16 +21,16 @@ public sealed class RowSources(ArtifactStore store, IShardCache cache)
             throw StitchingException.NotFound($"{field}.artifact: {r.Display()} does not exist; list artifacts to see what is there.", field + ".artifact");
         switch (r.Kind)
         {
-            case ActivationSetSource.Kind:
+            case ActivationSetLayout.Kind:
                 var manifest = store.GetManifest(r);
-                return new ActivationSetSource(r, manifest, ActivationSetSource.ChooseHook(manifest, source.Tensor, field + ".tensor"), cache, field);
+                return new ActivationSetSource(r, manifest, ActivationSetLayout.ChooseHook(manifest, source.Tensor, field + ".tensor"), cache, field);
             case TensorFileSource.Kind:
                 var file = string.IsNullOrEmpty(source.File) ? DefaultFile : source.File;
                 var reader = new SafetensorsReader(store.OpenRead(r, file), $"{r.Display()}/{file}");
                 try { return new TensorFileSource(reader, string.IsNullOrEmpty(source.Tensor) ? DefaultTensor : source.Tensor, field); }
                 catch { reader.Dispose(); throw; }
             default:
-                throw StitchingException.InvalidArgument(field + ".artifact.kind", $"'{r.Kind}' cannot hold activations; use '{ActivationSetSource.Kind}' or '{TensorFileSource.Kind}'.");
+                throw StitchingException.InvalidArgument(field + ".artifact.kind", $"'{r.Kind}' cannot hold activations; use '{ActivationSetLayout.Kind}' or '{TensorFileSource.Kind}'.");
         }
     }
 

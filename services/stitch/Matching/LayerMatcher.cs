@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Stitch.V1;
 using Stitching.Core.Caching;
@@ -55,7 +56,7 @@ public sealed class LayerMatcher(IShardCache cache, TorchWorker worker)
 
     private static List<string> Hooks(ArtifactManifest m, IReadOnlyCollection<string> asked, string field)
     {
-        var all = ActivationSetSource.Hooks(m);
+        var all = ActivationSetLayout.Hooks(m);
         if (asked.Count == 0) return all.ToList();
         foreach (var h in asked)
             if (!all.Contains(h)) throw StitchingException.InvalidArgument(field, $"hook '{h}' is not in activation set {m.Ref.Id}; it has: {string.Join(", ", all)}.");

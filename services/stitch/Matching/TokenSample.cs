@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using System.Runtime.InteropServices;
 using Stitching.Contracts.Common.V1;
 using Stitching.Core.Caching;
@@ -15,7 +16,7 @@ public sealed record TokenSample(Dictionary<string, List<float>> Values, List<in
         var shards = int.Parse(m.Metadata.GetValueOrDefault("shards", "0"));
         for (var s = 0; s < shards && !enough(sample.TokenIds.Count, sample.Special.Count(x => x == 0)); s++)
         {
-            var file = $"shard-{s:D5}.safetensors";
+            var file = ActivationSetLayout.ShardFile(s);
             using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(m.Ref, file, ct)).Bytes, $"{m.Ref.Id}/{file}");
             foreach (var h in hooks) sample.Values[h].AddRange(reader.Read(h).ToFloats());
             sample.TokenIds.AddRange(MemoryMarshal.Cast<byte, int>(reader.Read("token_ids").Data.Span).ToArray());

@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using Stitching.Contracts.Common.V1;
 using Stitching.Core.Artifacts;
 using Stitching.Core.Safetensors;
@@ -63,7 +64,7 @@ public static class SaeFixtures
     public static ArtifactRef WriteActivationSet(ArtifactStore store, string id, string hook, float[] rows, int d, int shardRows, string model = "planted")
     {
         var n = rows.Length / d;
-        var r = new ArtifactRef { Kind = ActivationSetShards.Kind, Id = id };
+        var r = new ArtifactRef { Kind = ActivationSetLayout.Kind, Id = id };
         using var writer = store.Create(r);
         var shards = 0;
         for (var start = 0; start < n; start += shardRows, shards++)
@@ -74,7 +75,7 @@ public static class SaeFixtures
             special[0] = 1; // first row of each shard is "BOS": training must drop it
             var values2 = (float[])values.Clone();
             for (var j = 0; j < d; j++) values2[j] = 1000f; // an outlier only visible if special rows leak in
-            writer.WriteFile($"shard-{shards:D5}.safetensors", SafetensorsWriter.ToBytes([
+            writer.WriteFile(ActivationSetLayout.ShardFile(shards), SafetensorsWriter.ToBytes([
                 HostTensor.FromFloats(hook, values2, count, d),
                 new HostTensor("special", Stitching.Core.Tensors.DType.U8, [count], special),
             ]));
