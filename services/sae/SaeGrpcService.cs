@@ -105,7 +105,9 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
         if (string.IsNullOrEmpty(request.Path)) throw StitchingException.InvalidArgument("path", "name the folder on the server to write the SAELens files into.");
         return await worker.RunAsync(() =>
         {
-            using var sae = SaeArtifacts.Load(store, request.Sae, "sae");
+            // SAELens saves with the scaling folded into the weights; so do we (same function, "none").
+            using var stored = SaeArtifacts.Load(store, request.Sae, "sae");
+            using var sae = SaeLensFormat.Fold(stored);
             var response = new ExportResponse { Path = Path.GetFullPath(request.Path) };
             response.Files.AddRange(SaeLensFormat.WriteFolder(request.Path, sae));
             return response;
@@ -122,18 +124,31 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
         var scratch = SaeArtifacts.Log(store, request.Scratch) ?? throw StitchingException.FailedPrecondition($"SAE {request.Scratch.Id} has no training log; compare SAEs trained by this service.", "scratch");
         var warm = SaeArtifacts.Log(store, request.Warm) ?? throw StitchingException.FailedPrecondition($"SAE {request.Warm.Id} has no training log; compare SAEs trained by this service.", "warm");
         if (scratch.Rows.Count == 0 || warm.Rows.Count == 0) throw StitchingException.FailedPrecondition("a training log is empty; train for at least log_every steps.", "scratch");
-        var thresholds = request.Thresholds.Count > 0 ? request.Thresholds.ToArray() : [0.5, 0.7, 0.8, 0.9];
+        foreach (var t in request.Thresholds.Concat(request.RelativeThresholds))
+            if (!double.IsFinite(t)) throw StitchingException.InvalidArgument("thresholds", "thresholds must be finite numbers.");
+        if (request.Window < 0) throw StitchingException.InvalidArgument("window", "must be positive (default 5).");
+        var absolute = request.Thresholds.Count > 0 ? request.Thresholds.ToArray() : [0.5, 0.7, 0.8, 0.9];
+        var relative = request.RelativeThresholds.Count > 0 ? request.RelativeThresholds.ToArray() : [0.9, 0.95];
         var window = request.Window > 0 ? request.Window : 5;
+        var (heldScratch, heldWarm) = (SaeArtifacts.HeldOut(store, request.Scratch), SaeArtifacts.HeldOut(store, request.Warm));
+        var curves = !request.TrainingBatch && heldScratch is { Rows.Count: > 0 } && heldWarm is { Rows.Count: > 0 }
+            ? WarmStartComparison.Curves.HeldOut(heldScratch.Rows, heldWarm.Rows)
+            : WarmStartComparison.Curves.TrainingBatch(scratch.Rows, warm.Rows, window);
         var response = new CompareResponse
         {
             ScratchFit = Fit(WarmStartComparison.FitPowerLaw(scratch.Rows)),
             WarmFit = Fit(WarmStartComparison.FitPowerLaw(warm.Rows)),
             StitchFlops = store.GetManifest(request.Warm).Metrics.GetValueOrDefault("stitch_flops", 0),
-            ScratchFinalExplainedVariance = WarmStartComparison.MovingExplainedVariance(scratch.Rows, window)[^1],
-            WarmFinalExplainedVariance = WarmStartComparison.MovingExplainedVariance(warm.Rows, window)[^1],
+            ScratchFinalExplainedVariance = curves.ScratchFinal, WarmFinalExplainedVariance = curves.WarmFinal,
+            ScratchInitialExplainedVariance = curves.ScratchInitial, WarmInitialExplainedVariance = curves.WarmInitial,
+            MeasuredOn = curves.MeasuredOn,
         };
-        foreach (var t in WarmStartComparison.Thresholds(scratch.Rows, warm.Rows, thresholds, window))
-            response.Rows.Add(new ThresholdRow { Threshold = t.Threshold, ScratchFlops = t.ScratchFlops ?? 0, WarmFlops = t.WarmFlops ?? 0, RelativeSaving = t.RelativeSaving });
+        foreach (var t in curves.Thresholds(absolute, relative))
+            response.Rows.Add(new ThresholdRow
+            {
+                Threshold = t.Threshold, RelativeToScratchFinal = t.RelativeToScratchFinal, ExplainedVariance = t.ExplainedVariance,
+                ScratchFlops = t.ScratchFlops ?? 0, WarmFlops = t.WarmFlops ?? 0, RelativeSaving = t.RelativeSaving,
+            });
         (response.ScratchDecoderCosine, response.WarmDecoderCosine) = await worker.RunAsync(
             () => (DecoderCosine(request.Scratch), DecoderCosine(request.Warm)), context.CancellationToken);
         return response;

@@ -22,8 +22,17 @@ namespace Stitching.Stitch;
 public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, LayerMatcher matcher, SpliceEvaluator splice,
     OperationRunner runner, TorchWorker worker) : StitchService.StitchServiceBase
 {
-    public override Task<MatchLayersResponse> MatchLayers(MatchLayersRequest request, ServerCallContext context) =>
-        matcher.MatchAsync(ActivationSet(request.ActivationSetA, "activation_set_a"), ActivationSet(request.ActivationSetB, "activation_set_b"), request, context.CancellationToken);
+    public override async Task<MatchLayersResponse> MatchLayers(MatchLayersRequest request, ServerCallContext context)
+    {
+        var settings = MatchSettings.From(request.MaxTokens, request.SvccaVariance, request.Rule, request.IncludeEmbeddings, request.HooksA, request.HooksB);
+        var m = await matcher.MatchAsync(ActivationSet(request.ActivationSetA, "activation_set_a"), ActivationSet(request.ActivationSetB, "activation_set_b"), settings, context.CancellationToken);
+        return new MatchLayersResponse
+        {
+            HooksA = { m.HooksA }, HooksB = { m.HooksB }, Svcca = { m.Svcca }, HeldoutSvcca = { m.HeldOutSvcca }, Cka = { m.Cka },
+            FvuUp = { m.FvuUp }, FvuDown = { m.FvuDown }, BestB = { m.Best }, Tokens = m.Tokens, SvccaVariance = m.Settings.Variance,
+            Rule = m.Settings.Rule, FitTokens = m.FitTokens, HeldoutTokens = m.HeldOutTokens,
+        };
+    }
 
     public override Task<Common.Operation> Fit(FitRequest request, ServerCallContext context)
     {

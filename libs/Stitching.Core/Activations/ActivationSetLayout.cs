@@ -20,6 +20,13 @@ public static class ActivationSetLayout
 
     public static int Shards(ArtifactManifest m) => int.Parse(m.Metadata.GetValueOrDefault("shards", "0"));
 
+    /// <summary>Tokens the set holds (manifest metric "tokens"; metadata "tokens" in hand-made sets).</summary>
+    public static long Tokens(ArtifactManifest m) =>
+        m.Metrics.TryGetValue("tokens", out var t) ? (long)t : long.TryParse(m.Metadata.GetValueOrDefault("tokens", ""), out var n) ? n : 0;
+
+    /// <summary>The token-embedding output, a pure lookup of the current token.</summary>
+    public const string EmbeddingHook = "blocks.0.hook_resid_pre";
+
     public static int Width(ArtifactManifest m) => int.Parse(m.Metadata.GetValueOrDefault("width", "0"));
 
     /// <summary>Hooks the set holds, in manifest order.</summary>

@@ -24,6 +24,46 @@ public static class RepresentationSimilarity
         return correlations.clamp(0, 1).mean().item<double>();
     }
 
+    /// <summary>
+    /// Held-out SVCCA: the SVD truncation and the canonical directions are fitted on (X_fit, Y_fit) exactly
+    /// as in <see cref="Svcca"/>; the held-out tokens are centred with the fitting means, projected on those
+    /// directions, and the mean over min(k_x, k_y) pairs of the Pearson correlation of each pair of
+    /// projections on the held-out tokens is returned (not clamped: a direction that does not generalise
+    /// scores near zero or below). In-sample SVCCA is biased upwards when the data hold few distinct points
+    /// (a lookup table of frequent tokens); this is not.
+    /// </summary>
+    public static double HeldOutSvcca(Tensor xFit, Tensor yFit, Tensor xTest, Tensor yTest, double varianceKept = 0.99)
+    {
+        using var scope = NewDisposeScope();
+        var (px, ux) = CanonicalInputs(xFit, varianceKept);
+        var (py, uy) = CanonicalInputs(yFit, varianceKept);
+        var (a, _, bh) = linalg.svd(ux.t().matmul(uy), fullMatrices: false);
+        var k = Math.Min(a.shape[1], bh.shape[0]);
+        // Directions in input space: x -> (x - mean) V_x S_x^-1 a_i, and likewise for y.
+        var cx = px(xTest).matmul(a[.., ..(int)k]);
+        var cy = py(yTest).matmul(bh.t()[.., ..(int)k]);
+        cx = cx - cx.mean([0], keepdim: true);
+        cy = cy - cy.mean([0], keepdim: true);
+        var num = (cx * cy).sum([0]).data<double>().ToArray();
+        var den = (cx.square().sum([0]) * cy.square().sum([0])).sqrt().data<double>().ToArray();
+        // A projection that is constant on the held-out tokens carries no correlation.
+        return num.Zip(den, (n, d) => d > 0 ? n / d : 0).Average();
+    }
+
+    /// <summary>
+    /// For one side's fitting data: a projection of any rows onto the whitened kept subspace,
+    /// (rows - mean) V S^-1, and the fitting rows' own projection U (orthonormal columns).
+    /// </summary>
+    private static (Func<Tensor, Tensor> Project, Tensor U) CanonicalInputs(Tensor fit, double varianceKept)
+    {
+        var f = fit.to(ScalarType.Float64);
+        var mean = f.mean([0], keepdim: true);
+        var (u, s, vh) = linalg.svd(f - mean, fullMatrices: false);
+        var k = KeptCount(s, varianceKept);
+        var map = vh[..k].t() / s[..k].unsqueeze(0);
+        return (rows => (rows.to(ScalarType.Float64) - mean).matmul(map), u[.., ..k]);
+    }
+
     /// <summary>Linear CKA: ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F), X and Y column-centred.</summary>
     public static double LinearCka(Tensor x, Tensor y)
     {
@@ -46,12 +86,18 @@ public static class RepresentationSimilarity
     private static Tensor KeptBasis(Tensor centred, double varianceKept)
     {
         var (u, s, _) = linalg.svd(centred, fullMatrices: false);
+        return u[.., ..KeptCount(s, varianceKept)];
+    }
+
+    /// <summary>How many leading singular values hold <paramref name="varianceKept"/> of the energy (at least 1, at most the rank).</summary>
+    private static int KeptCount(Tensor s, double varianceKept)
+    {
         var energy = s.square();
         var cumulative = energy.cumsum(0) / energy.sum();
         var values = cumulative.data<double>().ToArray();
         var rank = s.data<double>().Count(v => v > s[0].item<double>() * 1e-10);
         var k = Math.Min(rank, Array.FindIndex(values, v => v >= varianceKept - 1e-12) + 1);
         if (k <= 0) k = Math.Max(1, rank);
-        return u[.., ..k];
+        return k;
     }
 }

@@ -14,7 +14,9 @@ namespace Stitching.Sae.Interop;
 /// jumprelu / batchtopk. cfg.json is written in the current nested layout (architecture, d_in, d_sae, k,
 /// apply_b_dec_to_input, normalize_activations, metadata {model_name, hook_name}); the older flat layout
 /// (model_name / hook_name / hook_point at top level, activation_fn_str "topk" with activation_fn_kwargs.k)
-/// is accepted on read.
+/// is accepted on read. An SAE trained with input scaling carries normalize_activations
+/// "expected_average_only_in" and its factor as scaling_factor; <see cref="Fold"/> writes the same
+/// function with normalize_activations "none" (what SAELens itself saves), for tools that ignore the key.
 /// </summary>
 public static class SaeLensFormat
 {
@@ -32,11 +34,13 @@ public static class SaeLensFormat
             ["dtype"] = "float32",
             ["device"] = "cpu",
             ["apply_b_dec_to_input"] = c.ApplyBDecToInput,
-            ["normalize_activations"] = string.IsNullOrEmpty(c.NormalizeActivations) ? "none" : c.NormalizeActivations,
+            ["normalize_activations"] = c.ScalingFactor == 1 ? SaeConfig.NoNormalization : SaeConfig.ExpectedAverageOnlyIn,
             ["reshape_activations"] = "none",
             ["metadata"] = new JsonObject { ["model_name"] = c.Model, ["hook_name"] = c.Hook },
         };
         if (arch.UsesK) cfg["k"] = c.K;
+        // Inputs are multiplied by this factor before encoding and reconstructions divided by it.
+        if (c.ScalingFactor != 1) cfg["scaling_factor"] = c.ScalingFactor;
         // Training-only settings, kept so a warm start reuses them; SAELens ignores unknown keys on load.
         if (c.SparsityCoefficient != 0) cfg["sparsity_coefficient"] = c.SparsityCoefficient;
         if (c.Bandwidth != 0) cfg["bandwidth"] = c.Bandwidth;
@@ -53,6 +57,9 @@ public static class SaeLensFormat
         Core.Artifacts.AtomicFile.WriteAllBytes(Path.Combine(folder, WeightsFile), WeightsBytes(sae));
         return [ConfigFile, WeightsFile];
     }
+
+    /// <summary>The same SAE with its input scaling folded into the weights (normalize_activations "none").</summary>
+    public static SaeParameters Fold(SaeParameters sae) => sae.WithScalingFactor(1);
 
     public static SaeParameters ReadFolder(string folder, string field = "path")
     {
@@ -94,12 +101,16 @@ public static class SaeLensFormat
         var dIn = cfg["d_in"]?.GetValue<int>() ?? throw StitchingException.InvalidArgument(field, $"{source}/{ConfigFile} has no d_in.");
         var dSae = cfg["d_sae"]?.GetValue<int>() ?? throw StitchingException.InvalidArgument(field, $"{source}/{ConfigFile} has no d_sae.");
         var normalize = cfg["normalize_activations"]?.GetValue<string>() ?? "none";
-        if (normalize is not ("none" or ""))
-            throw StitchingException.InvalidArgument(field, $"{source}/{ConfigFile} has normalize_activations '{normalize}'; only 'none' is supported (fold the scaling into the weights first).");
+        var scale = cfg["scaling_factor"]?.GetValue<double>() ?? 1;
+        if (normalize is "" or SaeConfig.NoNormalization) scale = 1;
+        else if (normalize != SaeConfig.ExpectedAverageOnlyIn || cfg["scaling_factor"] is null || !(scale > 0) || double.IsInfinity(scale))
+            throw StitchingException.InvalidArgument(field, $"{source}/{ConfigFile} has normalize_activations '{normalize}'" +
+                (normalize == SaeConfig.ExpectedAverageOnlyIn ? " without a positive scaling_factor; add the factor, or fold it into the weights and write 'none'." : "; supported: 'none', or 'expected_average_only_in' with scaling_factor."));
         var hook = Str("hook_name");
         return new SaeConfig(SaeArchitectures.Get(architecture, field).Name, dIn, dSae, (int)k,
             cfg["apply_b_dec_to_input"]?.GetValue<bool>() ?? true,
             Str("model_name"), string.IsNullOrEmpty(hook) ? Str("hook_point") : hook,
-            cfg["sparsity_coefficient"]?.GetValue<double>() ?? 0, cfg["bandwidth"]?.GetValue<double>() ?? 0, "none");
+            cfg["sparsity_coefficient"]?.GetValue<double>() ?? 0, cfg["bandwidth"]?.GetValue<double>() ?? 0,
+            scale == 1 ? SaeConfig.NoNormalization : SaeConfig.ExpectedAverageOnlyIn, scale);
     }
 }

@@ -7,6 +7,9 @@ namespace Stitching.Sae.Model;
 /// <param name="Architecture">A registered name: topk, batchtopk, jumprelu, standard (ReLU + L1).</param>
 /// <param name="SparsityCoefficient">L1 (standard) or L0 (jumprelu) coefficient; used in training only.</param>
 /// <param name="Bandwidth">JumpReLU straight-through kernel width; used in training only.</param>
+/// <param name="NormalizeActivations">"none", or "expected_average_only_in": inputs are multiplied by
+/// <paramref name="ScalingFactor"/> before encoding and reconstructions divided by it (SAELens's name; the
+/// factor makes E||s x||^2 = d_in on the training set, docs/metrics.md).</param>
 public sealed record SaeConfig(
     string Architecture,
     int DIn,
@@ -17,4 +20,8 @@ public sealed record SaeConfig(
     string Hook = "",
     double SparsityCoefficient = 0,
     double Bandwidth = 0,
-    string NormalizeActivations = "none");
+    string NormalizeActivations = "none",
+    double ScalingFactor = 1)
+{
+    public const string NoNormalization = "none", ExpectedAverageOnlyIn = "expected_average_only_in";
+}

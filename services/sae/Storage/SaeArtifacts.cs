@@ -14,7 +14,7 @@ namespace Stitching.Sae.Storage;
 
 /// <summary>
 /// SAEs in the store: artifacts of kind "sae" in SAELens format (cfg.json + sae_weights.safetensors),
-/// optionally with training_log.json and init_decoder.safetensors (W_dec at step 0).
+/// optionally with training_log.json, heldout_log.json and init_decoder.safetensors (W_dec at step 0).
 /// </summary>
 public static class SaeArtifacts
 {
@@ -23,12 +23,14 @@ public static class SaeArtifacts
 
     /// <summary>Writes a new "sae" artifact; returns what Describe would answer.</summary>
     public static SaeInfo Save(ArtifactStore store, ArtifactRef r, SaeParameters sae, IReadOnlyDictionary<string, double>? metrics = null,
-        IReadOnlyDictionary<string, string>? metadata = null, TrainingLog? log = null, Tensor? initDecoder = null, string specJson = "")
+        IReadOnlyDictionary<string, string>? metadata = null, TrainingLog? log = null, Tensor? initDecoder = null, string specJson = "",
+        Evaluation.HeldOutLog? heldOut = null)
     {
         using var writer = store.Create(r);
         writer.WriteFile(SaeLensFormat.ConfigFile, SaeLensFormat.ConfigJson(sae.Config));
         writer.WriteFile(SaeLensFormat.WeightsFile, SaeLensFormat.WeightsBytes(sae));
         if (log is not null) writer.WriteFile(TrainingLog.File, log.ToJson());
+        if (heldOut is { Rows.Count: > 0 }) writer.WriteFile(Evaluation.HeldOutLog.File, heldOut.ToJson());
         if (initDecoder is not null) writer.WriteFile(InitDecoderFile, SafetensorsWriter.ToBytes([TorchTensors.ToHost(initDecoder, SaeParameters.WDecName)]));
         writer.Manifest.Metadata["architecture"] = sae.Config.Architecture;
         writer.Manifest.Metadata["model"] = sae.Config.Model;
@@ -56,6 +58,9 @@ public static class SaeArtifacts
     public static TrainingLog? Log(ArtifactStore store, ArtifactRef r) =>
         store.GetManifest(r).Files.Any(f => f.Name == TrainingLog.File) ? TrainingLog.FromJson(store.ReadAllBytes(r, TrainingLog.File)) : null;
 
+    public static Evaluation.HeldOutLog? HeldOut(ArtifactStore store, ArtifactRef r) =>
+        store.GetManifest(r).Files.Any(f => f.Name == Evaluation.HeldOutLog.File) ? Evaluation.HeldOutLog.FromJson(store.ReadAllBytes(r, Evaluation.HeldOutLog.File)) : null;
+
     public static Tensor? InitDecoder(ArtifactStore store, ArtifactRef r)
     {
         if (!store.GetManifest(r).Files.Any(f => f.Name == InitDecoderFile)) return null;
@@ -69,6 +74,7 @@ public static class SaeArtifacts
         {
             Ref = m.Ref, Architecture = c.Architecture, DIn = c.DIn, DSae = c.DSae, K = c.K,
             ApplyBDecToInput = c.ApplyBDecToInput, Model = c.Model, Hook = c.Hook,
+            NormalizeActivations = c.NormalizeActivations, ScalingFactor = c.ScalingFactor,
         };
         info.Metrics.Add(m.Metrics);
         info.Metadata.Add(m.Metadata);

@@ -14,7 +14,7 @@ public sealed class ActivationSetShards(IShardCache cache, ArtifactRef set, Arti
 {
     public int Shards { get; } = ActivationSetLayout.Shards(manifest);
     public int Width { get; } = ActivationSetLayout.Width(manifest);
-    public long Tokens { get; } = long.TryParse(manifest.Metadata.GetValueOrDefault("tokens", ""), out var t) ? t : (long)manifest.Metrics.GetValueOrDefault("tokens", 0);
+    public long Tokens { get; } = ActivationSetLayout.Tokens(manifest);
 
     public async Task<ShardRows> LoadAsync(int index, CancellationToken ct)
     {

@@ -50,9 +50,11 @@ public sealed class SaeTrainer : IDisposable
         using var scope = NewDisposeScope();
         var n = x.shape[0];
         var (d, m) = (Sae.Config.DIn, Sae.Config.DSae);
+        // Training works in the scaled space (s x); FVU and L0 do not depend on s, MSE is in scaled units.
+        x = Sae.Scale(x);
         var pre = Sae.PreActivation(x);
         var (latents, penalty) = Sae.Architecture.Train(pre, Sae);
-        var xHat = Sae.Decode(latents);
+        var xHat = Sae.DecodeScaled(latents);
         var mse = (xHat - x).square().sum(-1).mean();
         var loss = penalty is null ? mse : mse + penalty;
         var auxOn = _options.AuxKCoefficient > 0 && _options.AuxK > 0;

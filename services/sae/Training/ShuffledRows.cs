@@ -37,16 +37,25 @@ public sealed class ShuffledRows(IShardSource source, int windowShards, ulong se
         return batch;
     }
 
-    /// <summary>Per-dimension mean of the current window's rows (b_dec's initial value).</summary>
-    public async Task<float[]> WindowMeanAsync(CancellationToken ct)
+    /// <summary>
+    /// Statistics of the current window's rows: the per-dimension mean (b_dec's initial value) and the mean
+    /// squared norm E||x||^2 (the input scaling factor's estimate).
+    /// </summary>
+    public async Task<(float[] Mean, double MeanSquaredNorm)> WindowStatsAsync(CancellationToken ct)
     {
         await EnsureWindowAsync(ct);
         var d = source.Width;
         var sum = new double[d];
+        var squares = 0.0;
         var n = _rows.Length / d;
         for (var r = 0; r < n; r++)
-            for (var j = 0; j < d; j++) sum[j] += _rows[r * d + j];
-        return sum.Select(s => (float)(s / Math.Max(1, n))).ToArray();
+            for (var j = 0; j < d; j++)
+            {
+                double v = _rows[r * d + j];
+                sum[j] += v;
+                squares += v * v;
+            }
+        return (sum.Select(s => (float)(s / Math.Max(1, n))).ToArray(), squares / Math.Max(1, n));
     }
 
     private async Task EnsureWindowAsync(CancellationToken ct)

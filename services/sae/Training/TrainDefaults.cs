@@ -17,6 +17,11 @@ public static class TrainDefaults
         if (string.IsNullOrEmpty(r.Sae.Architecture)) r.Sae.Architecture = "topk";
         var arch = SaeArchitectures.Get(r.Sae.Architecture, "sae.architecture");
         if (arch.UsesK && r.Sae.K == 0) r.Sae.K = 32;
+        // SAELens's TopK recipe subtracts b_dec (initialised at the data mean) before encoding.
+        if (!r.Sae.HasApplyBDecToInput) r.Sae.ApplyBDecToInput = arch.UsesK;
+        if (string.IsNullOrEmpty(r.Sae.NormalizeActivations)) r.Sae.NormalizeActivations = Model.SaeConfig.ExpectedAverageOnlyIn;
+        if (!r.HasRenormalizeInit) r.RenormalizeInit = true;
+        if (r.EvalTokens == 0) r.EvalTokens = 16384;
         if (r.Sae.SparsityCoefficient == 0) r.Sae.SparsityCoefficient = arch.Name switch { "standard" => 5e-3, "jumprelu" => 1e-3, _ => 0 };
         if (r.BatchSize == 0) r.BatchSize = 4096;
         if (r.Lr == 0) r.Lr = 1e-4;
@@ -46,6 +51,15 @@ public static class TrainDefaults
         if (r.Tokens < 0) throw StitchingException.InvalidArgument("tokens", "must be positive (0 = one pass over the set).");
         if (r.CheckpointEvery < 0 || r.LogEvery < 0) throw StitchingException.InvalidArgument("checkpoint_every", "checkpoint_every and log_every must be positive.");
         if (r.ShuffleShards < 0) throw StitchingException.InvalidArgument("shuffle_shards", "must be positive (default 2).");
+        if (r.Sae.NormalizeActivations is not (Model.SaeConfig.NoNormalization or Model.SaeConfig.ExpectedAverageOnlyIn))
+            throw StitchingException.InvalidArgument("sae.normalize_activations", $"is '{r.Sae.NormalizeActivations}'; use \"{Model.SaeConfig.ExpectedAverageOnlyIn}\" (default) or \"{Model.SaeConfig.NoNormalization}\".");
+        if (r.EvalTokens < 0 || r.EvalEvery < 0) throw StitchingException.InvalidArgument("eval_tokens", "eval_tokens and eval_every must be positive (0 = default).");
+        if (r.EvalActivationSet is { Id.Length: > 0 } ev)
+        {
+            if (ev.Kind != ActivationSetLayout.Kind)
+                throw StitchingException.InvalidArgument("eval_activation_set.kind", $"is '{ev.Kind}'; held-out rows come from an artifact of kind \"{ActivationSetLayout.Kind}\".");
+            if (!store.Exists(ev)) throw StitchingException.NotFound($"held-out activation set {ev.Id} does not exist; extract it first.", "eval_activation_set");
+        }
         if (!store.Exists(r.ActivationSet))
             throw StitchingException.NotFound($"activation set {r.ActivationSet.Id} does not exist; run an extraction first.", "activation_set");
         if (hasInit && !store.Exists(r.Init))

@@ -11,6 +11,7 @@ using Stitching.Core.Errors;
 using Stitching.Core.Operations;
 using Stitching.Core.Telemetry;
 using Stitching.Sae.Architectures;
+using Stitching.Sae.Evaluation;
 using Stitching.Sae.Model;
 using Stitching.Sae.Storage;
 using static TorchSharp.torch;
@@ -22,6 +23,7 @@ namespace Stitching.Sae.Training;
 /// "sae.train": trains an SAE on one hook of an ActivationSet (scratch, or warm-started from an init SAE),
 /// streaming shards through the cache into a seeded shuffling buffer. Checkpoints every N steps; after a
 /// host restart the job continues from its newest checkpoint and ends where an uninterrupted run ends.
+/// With eval_activation_set it also measures the SAE on a fixed held-out batch (heldout_log.json).
 /// </summary>
 public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWorker worker,
     [FromKeyedServices("Sae")] StitchingTelemetry telemetry) : IOperationHandler
@@ -48,8 +50,12 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
         activity?.SetTag(StitchingTelemetry.HookAttribute, hook);
         var stream = new ShuffledRows(source, request.ShuffleShards, request.Seed);
         var run = await StartOrResumeAsync(context, request, source, stream, options, hook, setManifest, ct);
+        var evalEvery = request.EvalEvery > 0 ? request.EvalEvery : Math.Max(1, steps / 100);
+        var heldOut = await LoadHeldOutAsync(request, hook, source.Width, ct);
         try
         {
+            if (heldOut is not null && run.HeldOut.Rows.Count == 0)
+                run.HeldOut.Rows.Add(await OnWorker(() => heldOut.Evaluate(run.Trainer.Sae, 0, 0, run.Trainer.Flops), ct));
             var clock = Stopwatch.StartNew();
             var startTokens = run.Trainer.Tokens;
             while (run.Trainer.Step < steps)
@@ -60,12 +66,14 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
                 var m = await OnWorker(() => run.Trainer.TrainStep(tensor(rows, [request.BatchSize, source.Width]), lr), ct);
                 telemetry.AddFlops(Flops.SaeTrainingStep(request.BatchSize, source.Width, run.Trainer.Sae.Config.DSae, options.AuxKCoefficient > 0), activity);
                 if (m.Step % request.LogEvery == 0 || m.Step == steps) run.Log.Rows.Add(m);
+                if (heldOut is not null && HeldOutLog.IsEvalStep(m.Step, steps, evalEvery))
+                    run.HeldOut.Rows.Add(await OnWorker(() => heldOut.Evaluate(run.Trainer.Sae, m.Step, m.Tokens, m.Flops), ct));
                 Report(context, m, steps, (m.Tokens - startTokens) / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
                 if (m.Step % request.CheckpointEvery == 0 && m.Step < steps)
                 {
                     ct.ThrowIfCancellationRequested();
                     var position = new TrainingCheckpoint(m.Step, m.Tokens, m.Flops, stream.Window, stream.Offset);
-                    await OnWorker(() => { position.Save(store, context.Id, run.Trainer, run.InitDecoder, run.Log); return 0; }, ct);
+                    await OnWorker(() => { position.Save(store, context.Id, run.Trainer, run.InitDecoder, run.Log, run.HeldOut); return 0; }, ct);
                 }
             }
             ct.ThrowIfCancellationRequested();
@@ -75,19 +83,45 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
                 ["flops"] = run.Trainer.Flops, ["stitch_flops"] = run.StitchFlops, ["tokens"] = run.Trainer.Tokens, ["steps"] = run.Trainer.Step,
                 ["mse"] = last.Mse, ["fvu"] = last.Fvu, ["explained_variance"] = last.ExplainedVariance, ["l0"] = last.L0, ["dead_fraction"] = last.DeadFraction,
             };
+            if (run.HeldOut.Rows.Count > 0)
+            {
+                var (first, final) = (run.HeldOut.Rows[0], run.HeldOut.Rows[^1]);
+                metrics["heldout_fvu"] = final.Fvu;
+                metrics["heldout_explained_variance"] = final.ExplainedVariance;
+                metrics["heldout_l0"] = final.L0;
+                metrics["initial_heldout_fvu"] = first.Fvu;
+            }
             var metadata = new Dictionary<string, string> { ["activation_set"] = request.ActivationSet.Id, ["operation"] = context.Id, ["seed"] = request.Seed.ToString() };
             if (request.Init is { Id.Length: > 0 }) metadata["init"] = request.Init.Id;
-            var info = await OnWorker(() => SaeArtifacts.Save(store, output, run.Trainer.Sae, metrics, metadata, run.Log, run.InitDecoder, JsonFormatter.Default.Format(request)), ct);
+            var info = await OnWorker(() => SaeArtifacts.Save(store, output, run.Trainer.Sae, metrics, metadata, run.Log, run.InitDecoder, JsonFormatter.Default.Format(request), run.HeldOut), ct);
             foreach (var older in new[] { TrainingCheckpoint.Latest(store, context.Id) }.OfType<ArtifactRef>()) store.Delete(older);
             Finish(context, info, steps);
         }
         finally
         {
-            await worker.RunAsync(() => { run.Trainer.Sae.Dispose(); run.Trainer.Dispose(); run.InitDecoder.Dispose(); return 0; }, CancellationToken.None);
+            await worker.RunAsync(() => { run.Trainer.Sae.Dispose(); run.Trainer.Dispose(); run.InitDecoder.Dispose(); heldOut?.Dispose(); return 0; }, CancellationToken.None);
         }
     }
 
-    private sealed record Run(SaeTrainer Trainer, Tensor InitDecoder, TrainingLog Log, double StitchFlops);
+    private sealed record Run(SaeTrainer Trainer, Tensor InitDecoder, TrainingLog Log, HeldOutLog HeldOut, double StitchFlops);
+
+    /// <summary>The fixed held-out batch: the first eval_tokens non-special rows of the eval set, in shard order.</summary>
+    private async Task<HeldOutBatch?> LoadHeldOutAsync(TrainRequest request, string hook, int width, CancellationToken ct)
+    {
+        if (request.EvalActivationSet is not { Id.Length: > 0 } set) return null;
+        var manifest = store.GetManifest(set);
+        var evalHook = ActivationSetLayout.ChooseHook(manifest, hook, "eval_activation_set");
+        var source = new ActivationSetShards(cache, set, manifest, evalHook, request.IncludeSpecial);
+        if (source.Width != width)
+            throw StitchingException.FailedPrecondition($"held-out set {set.Id} has width {source.Width} at {evalHook}, the training set {width}; extract both from one model.", "eval_activation_set");
+        var rows = new List<float>();
+        for (var shard = 0; shard < source.Shards && rows.Count / width < request.EvalTokens; shard++)
+            rows.AddRange((await source.LoadAsync(shard, ct)).Values);
+        var n = (int)Math.Min(request.EvalTokens, rows.Count / width);
+        if (n < 2) throw StitchingException.FailedPrecondition($"held-out set {set.Id} has fewer than 2 usable rows; extract more held-out text.", "eval_activation_set");
+        var values = rows.GetRange(0, n * width).ToArray();
+        return await OnWorker(() => new HeldOutBatch(tensor(values, [n, width])), ct);
+    }
 
     private async Task<Run> StartOrResumeAsync(OperationContext context, TrainRequest request, IShardSource source, ShuffledRows stream,
         TrainerOptions options, string hook, ArtifactManifest setManifest, CancellationToken ct)
@@ -97,31 +131,45 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
         var checkpoint = TrainingCheckpoint.Latest(store, context.Id);
         if (checkpoint is not null)
         {
-            var (position, trainer, init, log) = await OnWorker(() => TrainingCheckpoint.Load(store, checkpoint, options), ct);
+            var (position, trainer, init, log, heldOut) = await OnWorker(() => TrainingCheckpoint.Load(store, checkpoint, options), ct);
             stream.Seek(position.Window, position.Offset);
             context.Report(new OperationProgress { Phase = "resume", Step = position.Step, Tokens = position.Tokens, Flops = position.Flops, Message = $"resumed from {checkpoint.Id}" });
-            return new Run(trainer, init, log, stitchFlops);
+            return new Run(trainer, init, log, heldOut, stitchFlops);
         }
         SaeParameters sae;
+        var (mean, meanSquaredNorm) = await stream.WindowStatsAsync(ct);
+        var normalize = request.Sae.NormalizeActivations == SaeConfig.ExpectedAverageOnlyIn;
+        // expected_average_only_in: s = sqrt(d_in / E||x||^2) on the first shuffle window, so E||s x||^2 = d_in.
+        var scale = normalize && meanSquaredNorm > 0 ? Math.Sqrt(source.Width / meanSquaredNorm) : 1.0;
         if (request.Init is { Id.Length: > 0 })
         {
             var init = SaeArtifacts.Load(store, request.Init, "init");
             if (init.Config.DIn != source.Width)
                 throw StitchingException.FailedPrecondition($"the init SAE reads width {init.Config.DIn} but hook {hook} has width {source.Width}; transfer it to this model first.", "init");
-            sae = await OnWorker(() => { using var _ = init; return init.Clone(init.Config with { Model = setManifest.Metadata.GetValueOrDefault("model", init.Config.Model), Hook = hook }); }, ct);
+            sae = await OnWorker(() =>
+            {
+                using var _ = init;
+                // Same function in this run's scaled space, then (by default) unit decoder rows as the trainer keeps them.
+                using var rescaled = init.WithScalingFactor(scale);
+                var model = setManifest.Metadata.GetValueOrDefault("model", init.Config.Model);
+                if (!request.RenormalizeInit) return rescaled.Clone(rescaled.Config with { Model = model, Hook = hook });
+                using var unit = Transfer.SaeTransfer.RenormalizeDecoder(rescaled);
+                return unit.Clone(unit.Config with { Model = model, Hook = hook });
+            }, ct);
         }
         else
         {
-            var mean = await stream.WindowMeanAsync(ct);
             var spec = request.Sae;
             var arch = SaeArchitectures.Get(spec.Architecture, "sae.architecture");
             var config = new SaeConfig(arch.Name, source.Width, spec.DSae, spec.K, spec.ApplyBDecToInput,
-                setManifest.Metadata.GetValueOrDefault("model", ""), hook, spec.SparsityCoefficient, spec.Bandwidth);
-            sae = await OnWorker(() => SaeInitializer.Create(config, mean, request.Seed, spec.InitialThreshold), ct);
+                setManifest.Metadata.GetValueOrDefault("model", ""), hook, spec.SparsityCoefficient, spec.Bandwidth,
+                normalize ? SaeConfig.ExpectedAverageOnlyIn : SaeConfig.NoNormalization, scale);
+            var scaledMean = mean.Select(v => (float)(v * scale)).ToArray();
+            sae = await OnWorker(() => SaeInitializer.Create(config, scaledMean, request.Seed, spec.InitialThreshold), ct);
         }
         var offset = stitchFlops + request.ExtraFlops;
         var (t, initDecoder) = await OnWorker(() => (new SaeTrainer(sae, options, offset), sae.WDec.detach().clone().DetachFromDisposeScope()), ct);
-        return new Run(t, initDecoder, new TrainingLog(), stitchFlops);
+        return new Run(t, initDecoder, new TrainingLog(), new HeldOutLog(), stitchFlops);
     }
 
     private static void Report(OperationContext context, StepMetrics m, long steps, double tokensPerSecond) =>

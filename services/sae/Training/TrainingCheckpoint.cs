@@ -12,7 +12,7 @@ namespace Stitching.Sae.Training;
 /// Everything a training operation needs to continue where it stopped, as an artifact of kind
 /// "sae-checkpoint" with id "{operation id}-s{step}": state.safetensors (weights, Adam moments
 /// "adam.m.NAME" / "adam.v.NAME", tokens_since_fired, init_W_dec) whose metadata holds step, tokens,
-/// flops and the data position (window, offset), plus training_log.json and cfg.json. The data order
+/// flops and the data position (window, offset), plus training_log.json, heldout_log.json and cfg.json. The data order
 /// is a pure function of (seed, window), so no rng bytes are needed. Older checkpoints of the operation
 /// are deleted once a newer one is committed.
 /// </summary>
@@ -25,7 +25,7 @@ public sealed record TrainingCheckpoint(long Step, long Tokens, double Flops, lo
     public static ArtifactRef RefOf(string operationId, long step) => new() { Kind = Kind, Id = $"{operationId}-s{step:D9}" };
 
     /// <summary>Writes a checkpoint of the trainer (call on the torch thread) and removes older ones.</summary>
-    public void Save(ArtifactStore store, string operationId, SaeTrainer trainer, Tensor initDecoder, TrainingLog log)
+    public void Save(ArtifactStore store, string operationId, SaeTrainer trainer, Tensor initDecoder, TrainingLog log, Evaluation.HeldOutLog heldOut)
     {
         var tensors = new List<HostTensor>(trainer.Sae.ToHost());
         foreach (var (name, (m, v)) in trainer.Optimizer.Moments)
@@ -46,6 +46,7 @@ public sealed record TrainingCheckpoint(long Step, long Tokens, double Flops, lo
         {
             writer.WriteFile(StateFile, SafetensorsWriter.ToBytes(tensors, metadata));
             writer.WriteFile(TrainingLog.File, log.ToJson());
+            writer.WriteFile(Evaluation.HeldOutLog.File, heldOut.ToJson());
             writer.WriteFile(Interop.SaeLensFormat.ConfigFile, Interop.SaeLensFormat.ConfigJson(trainer.Sae.Config));
             foreach (var (k, v) in metadata) writer.Manifest.Metadata[k] = v;
             writer.Manifest.Metadata["operation"] = operationId;
@@ -66,7 +67,7 @@ public sealed record TrainingCheckpoint(long Step, long Tokens, double Flops, lo
     }
 
     /// <summary>Loads a checkpoint: the trainer's state (on the torch thread) and the position to seek to.</summary>
-    public static (TrainingCheckpoint Position, SaeTrainer Trainer, Tensor InitDecoder, TrainingLog Log) Load(
+    public static (TrainingCheckpoint Position, SaeTrainer Trainer, Tensor InitDecoder, TrainingLog Log, Evaluation.HeldOutLog HeldOut) Load(
         ArtifactStore store, ArtifactRef r, TrainerOptions options)
     {
         var config = Interop.SaeLensFormat.ParseConfig(store.ReadAllBytes(r, Interop.SaeLensFormat.ConfigFile), r.Id, "checkpoint");
@@ -81,6 +82,8 @@ public sealed record TrainingCheckpoint(long Step, long Tokens, double Flops, lo
             .ToDictionary(e => e.Name["adam.m.".Length..], e => (T(e.Name), T("adam.v." + e.Name["adam.m.".Length..])));
         trainer.Restore(position.Step, position.Tokens, position.Flops, T("tokens_since_fired"), moments);
         var log = TrainingLog.FromJson(store.ReadAllBytes(r, TrainingLog.File));
-        return (position, trainer, T(InitDecoderName).DetachFromDisposeScope(), log);
+        var heldOut = store.GetManifest(r).Files.Any(f => f.Name == Evaluation.HeldOutLog.File)
+            ? Evaluation.HeldOutLog.FromJson(store.ReadAllBytes(r, Evaluation.HeldOutLog.File)) : new Evaluation.HeldOutLog();
+        return (position, trainer, T(InitDecoderName).DetachFromDisposeScope(), log, heldOut);
     }
 }

@@ -10,7 +10,9 @@ namespace Stitching.Sae.Transfer;
 ///   W_e' = P_down W_e,  b_e' = b_down W_e + b_e,  W_d' = W_d P_up,  b_d' = b_d P_up + b_up.
 /// An SAE that subtracts b_d before encoding is folded first (b_e &lt;- b_e - b_d W_e); the result is then
 /// re-expressed in the source's convention (b_e'' = b_e' + b_d' W_e'), which is the same function, so an
-/// identity stitch returns the same SAE. TopK k and JumpReLU thresholds carry over unchanged.
+/// identity stitch returns the same SAE. TopK k and JumpReLU thresholds carry over unchanged. An SAE with
+/// input scaling (normalize_activations) has the scaling folded into its weights first
+/// (<see cref="SaeParameters.WithScalingFactor"/> with factor 1), so the result is exact and unscaled.
 /// </summary>
 public static class SaeTransfer
 {
@@ -20,6 +22,11 @@ public static class SaeTransfer
             throw StitchingException.FailedPrecondition($"the SAE reads width {sae.Config.DIn} but the stitch maps from width {stitch.WidthA}; use a stitch whose A side is the SAE's model.", "stitch");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        if (sae.Config.ScalingFactor != 1)
+        {
+            using var folded = sae.WithScalingFactor(1);
+            return Apply(folded, stitch, model, hook);
+        }
         // Fold: sigma((x - b_d) W_e + b_e) = sigma(x W_e + (b_e - b_d W_e)).
         var bEnc = sae.Config.ApplyBDecToInput ? sae.BEnc - sae.BDec.matmul(sae.WEnc) : sae.BEnc;
         var wEnc2 = stitch.PDown.matmul(sae.WEnc);

@@ -1,23 +1,68 @@
+using Stitching.Sae.Evaluation;
 using Stitching.Sae.Training;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.WarmStart;
 
 /// <summary>
-/// Scratch vs warm-start (paper section 5). FLOPs-to-threshold: the ledger FLOPs (stitch included for the
-/// warm run) at the first training-log row whose moving average of explained variance over the last
-/// <c>window</c> rows reaches the threshold; relative saving = (scratch - warm) / scratch. Power law:
+/// Scratch vs warm-start (paper section 5). FLOPs-to-threshold on held-out curves (the default when both
+/// runs were evaluated on a fixed held-out batch): the ledger FLOPs (stitch included for the warm run)
+/// where the explained-variance curve first reaches the threshold, linearly interpolated between the two
+/// evaluations around the crossing. On training-batch curves (the paper's): the FLOPs at the first log row
+/// whose moving average over the last <c>window</c> rows reaches it. Thresholds are absolute explained
+/// variances or fractions of scratch's final value. Relative saving = (scratch - warm) / scratch. Power law:
 /// least squares of log FVU = log A - beta log C over the log rows. Decoder rotation: mean over latents
 /// of cos(initial row, final row).
 /// </summary>
 public static class WarmStartComparison
 {
-    public sealed record ThresholdResult(double Threshold, double? ScratchFlops, double? WarmFlops)
+    public sealed record ThresholdResult(double Threshold, double? ScratchFlops, double? WarmFlops, bool RelativeToScratchFinal = false, double ExplainedVariance = double.NaN)
     {
         public double RelativeSaving => ScratchFlops is > 0 && WarmFlops is not null ? (ScratchFlops.Value - WarmFlops.Value) / ScratchFlops.Value : double.NaN;
     }
 
     public sealed record PowerLaw(double A, double Beta, int Points);
+
+    /// <summary>
+    /// The two runs' explained-variance curves against ledger FLOPs, with their first and final values.
+    /// <see cref="FlopsAt"/> answers FLOPs-to-threshold for one curve (null = never reached).
+    /// </summary>
+    public sealed record Curves(string MeasuredOn, double ScratchInitial, double WarmInitial, double ScratchFinal, double WarmFinal,
+        Func<bool, double, double?> FlopsAt)
+    {
+        public static Curves HeldOut(IReadOnlyList<EvalRow> scratch, IReadOnlyList<EvalRow> warm) =>
+            new("heldout", scratch[0].ExplainedVariance, warm[0].ExplainedVariance, scratch[^1].ExplainedVariance, warm[^1].ExplainedVariance,
+                (isWarm, t) => FlopsToThreshold(isWarm ? warm : scratch, t));
+
+        public static Curves TrainingBatch(IReadOnlyList<StepMetrics> scratch, IReadOnlyList<StepMetrics> warm, int window) =>
+            new("training_batch", scratch[0].ExplainedVariance, warm[0].ExplainedVariance,
+                MovingExplainedVariance(scratch, window)[^1], MovingExplainedVariance(warm, window)[^1],
+                (isWarm, t) => FlopsToThreshold(isWarm ? warm : scratch, t, window));
+
+        /// <summary>Absolute thresholds, then fractions of scratch's final explained variance.</summary>
+        public IReadOnlyList<ThresholdResult> Thresholds(IEnumerable<double> absolute, IEnumerable<double> relative) =>
+            absolute.Select(t => (Given: t, Relative: false, Ev: t))
+                .Concat(relative.Select(f => (Given: f, Relative: true, Ev: f * ScratchFinal)))
+                .Select(x => new ThresholdResult(x.Given, FlopsAt(false, x.Ev), FlopsAt(true, x.Ev), x.Relative, x.Ev)).ToList();
+    }
+
+    /// <summary>
+    /// FLOPs where a held-out curve first reaches <paramref name="threshold"/>: the first row's FLOPs if it
+    /// already does, else linear interpolation in FLOPs between the last row below and the first row at
+    /// or above; null if no row reaches it.
+    /// </summary>
+    public static double? FlopsToThreshold(IReadOnlyList<EvalRow> rows, double threshold)
+    {
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (rows[i].ExplainedVariance < threshold) continue;
+            if (i == 0) return rows[0].Flops;
+            var (a, b) = (rows[i - 1], rows[i]);
+            var t = (threshold - a.ExplainedVariance) / (b.ExplainedVariance - a.ExplainedVariance);
+            return a.Flops + t * (b.Flops - a.Flops);
+        }
+        return null;
+    }
 
     /// <summary>Moving average of explained variance over the last <paramref name="window"/> rows (fewer at the start).</summary>
     public static double[] MovingExplainedVariance(IReadOnlyList<StepMetrics> rows, int window)

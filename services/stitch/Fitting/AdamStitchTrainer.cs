@@ -20,20 +20,20 @@ public static class AdamStitchTrainer
         var n = a.shape[0];
         var (dA, dB) = (a.shape[1], b.shape[1]);
         var generator = new Generator(o.Seed);
-        var pUp = NewParameter(init?.PUp, dA, dB, generator);
-        var bUp = NewParameter(init?.BUp, dB, 0, generator);
-        var pDown = NewParameter(init?.PDown, dB, dA, generator);
-        var bDown = NewParameter(init?.BDown, dA, 0, generator);
+        var pUp = NewParameter(init?.PUp, dA, dB);
+        var bUp = NewParameter(init?.BUp, dB, 0);
+        var pDown = NewParameter(init?.PDown, dB, dA);
+        var bDown = NewParameter(init?.BDown, dA, 0);
         var parameters = new[] { pUp, bUp, pDown, bDown };
         var optimizer = optim.Adam(parameters, lr: o.LearningRate);
         var stepsPerEpoch = (n + o.BatchSize - 1) / o.BatchSize;
-        var total = stepsPerEpoch * o.Epochs;
+        var total = o.Steps > 0 ? o.Steps : stepsPerEpoch * o.Epochs;
         double flops = 0, last = double.NaN;
         long step = 0;
-        for (var epoch = 0; epoch < o.Epochs; epoch++)
+        while (step < total)
         {
             var order = randperm(n, generator: generator);
-            for (long start = 0; start < n; start += o.BatchSize, step++)
+            for (long start = 0; start < n && step < total; start += o.BatchSize, step++)
             {
                 ct.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
@@ -61,12 +61,9 @@ public static class AdamStitchTrainer
         return new Outcome(stitch, flops, last, total);
     }
 
-    private static Parameter NewParameter(Tensor? init, long rows, long cols, Generator generator)
+    private static Parameter NewParameter(Tensor? init, long rows, long cols)
     {
         if (init is not null) return new Parameter(init.to(ScalarType.Float32).clone());
-        if (cols == 0) return new Parameter(zeros(rows));
-        // Kaiming-uniform bound of a linear layer with fan-in `rows`: 1 / sqrt(rows)
-        var bound = 1.0 / Math.Sqrt(rows);
-        return new Parameter(rand(rows, cols, generator: generator) * (2 * bound) - bound);
+        return new Parameter(cols == 0 ? zeros(rows) : zeros(rows, cols));
     }
 }

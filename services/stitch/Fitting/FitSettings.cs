@@ -17,11 +17,12 @@ public sealed record FitSettings(string Method, double Ridge, double HeldOutFrac
         if (r.HeldoutFraction < 0 || r.HeldoutFraction >= 1) throw StitchingException.InvalidArgument("heldout_fraction", "must lie in [0, 1); default 0.1.");
         if (r.MaxHeldoutTokens < 0 || r.MaxTokens < 0) throw StitchingException.InvalidArgument(r.MaxTokens < 0 ? "max_tokens" : "max_heldout_tokens", "must be >= 0 (0 = default).");
         var a = r.Adam ?? new AdamSettings();
-        if (a.LearningRate < 0 || a.ClipNorm < 0 || a.Epochs < 0 || a.BatchSize < 0 || a.Alpha < 0)
-            throw StitchingException.InvalidArgument("adam", "learning_rate, clip_norm, epochs, batch_size and alpha must be >= 0 (0 = default).");
+        if (!(a.LearningRate >= 0) || !(a.ClipNorm >= 0) || a.Epochs < 0 || a.BatchSize < 0 || !(a.Alpha >= 0) || a.Steps < 0
+            || !double.IsFinite(a.LearningRate) || !double.IsFinite(a.ClipNorm) || !double.IsFinite(a.Alpha))
+            throw StitchingException.InvalidArgument("adam", "learning_rate, clip_norm, epochs, batch_size, alpha and steps must be finite and >= 0 (0 = default).");
         var adam = new AdamOptions(
             a.LearningRate == 0 ? 1e-4 : a.LearningRate, a.ClipNorm == 0 ? 1.0 : a.ClipNorm, a.Epochs == 0 ? 2 : a.Epochs,
-            a.BatchSize == 0 ? 4096 : a.BatchSize, a.Alpha == 0 && !a.AlphaSet ? 1.0 : a.Alpha, a.InitLstsq, a.Seed);
+            a.BatchSize == 0 ? 4096 : a.BatchSize, a.Alpha == 0 && !a.AlphaSet ? 1.0 : a.Alpha, a.InitLstsq, a.Seed, a.Steps);
         return new FitSettings(method, r.Ridge, r.HeldoutFraction == 0 ? 0.1 : r.HeldoutFraction,
             r.MaxHeldoutTokens == 0 ? 65536 : r.MaxHeldoutTokens, r.MaxTokens == 0 ? long.MaxValue : r.MaxTokens, adam);
     }

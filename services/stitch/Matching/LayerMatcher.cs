@@ -1,63 +1,95 @@
 using Stitching.Core.Activations;
 using Stitching.Contracts.Common.V1;
-using Stitching.Contracts.Stitch.V1;
 using Stitching.Core.Caching;
 using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Metrics;
-using Stitching.Stitch.Data;
+using Stitching.Stitch.Fitting;
 using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace Stitching.Stitch.Matching;
 
 /// <summary>
-/// Layer pairing (paper section 2): SVCCA and linear CKA between every hook of A and every hook of B on
-/// the first <c>max_tokens</c> non-special tokens both sets share; the best l_B per l_A maximises SVCCA.
+/// Layer pairing (paper section 2, made robust; docs/metrics.md "Layer matching"). A strided sample of at
+/// least <c>Tokens</c> non-special tokens across the whole paired set is split in halves by token id (a hash
+/// of the id), so no token type is in both halves and a lookup table cannot be memorised. For every hook
+/// pair: in-sample SVCCA and linear CKA on all sampled tokens; held-out SVCCA (fitted on one half, measured
+/// on the other); held-out least-squares FVU of both directions (fitted on one half). The embedding output
+/// blocks.0.hook_resid_pre is left out of the candidates unless asked for. The rule picks l_B per l_A.
 /// </summary>
 public sealed class LayerMatcher(IShardCache cache, TorchWorker worker)
 {
-    public const int DefaultTokens = 4096;
-    public const double DefaultVariance = 0.99;
-
-    public async Task<MatchLayersResponse> MatchAsync(ArtifactManifest a, ArtifactManifest b, MatchLayersRequest request, CancellationToken ct)
+    public async Task<LayerMatch> MatchAsync(ArtifactManifest a, ArtifactManifest b, MatchSettings settings, CancellationToken ct)
     {
         if (a.Metadata.GetValueOrDefault("token_set") != b.Metadata.GetValueOrDefault("token_set"))
             throw StitchingException.InvalidArgument("activation_set_b", "is over a different TokenSet from activation_set_a; extract both models in one paired extraction.");
-        var tokens = request.MaxTokens == 0 ? DefaultTokens : request.MaxTokens;
-        var variance = request.SvccaVariance == 0 ? DefaultVariance : request.SvccaVariance;
-        if (tokens < 2) throw StitchingException.InvalidArgument("max_tokens", "must be at least 2 (default 4096).");
-        if (variance is <= 0 or > 1) throw StitchingException.InvalidArgument("svcca_variance", "must lie in (0, 1] (default 0.99).");
-        var hooksA = Hooks(a, request.HooksA, "hooks_a");
-        var hooksB = Hooks(b, request.HooksB, "hooks_b");
-        var sa = await TokenSample.ReadAsync(cache, a, hooksA, (_, clean) => clean >= tokens, ct);
-        var prefix = sa.PrefixFor(tokens);
-        var sb = await TokenSample.ReadAsync(cache, b, hooksB, (raw, _) => raw >= prefix, ct);
-        for (var i = 0; i < prefix; i++)
-            if (sa.TokenIds[i] != sb.TokenIds[i])
-                throw StitchingException.InvalidArgument("activation_set_b", $"token {i} differs between the sets; they must hold the same TokenSet rows.");
-        var keep = Enumerable.Range(0, prefix).Where(i => sa.Special[i] == 0).Select(i => (long)i).ToArray();
-        if (keep.Length < 2) throw StitchingException.InvalidArgument("activation_set_a", "holds fewer than 2 non-special tokens; extract more text.");
+        var hooksA = Hooks(a, settings.HooksA, settings.IncludeEmbeddings, "hooks_a");
+        var hooksB = Hooks(b, settings.HooksB, settings.IncludeEmbeddings, "hooks_b");
+        // Oversample by 1/8 for special tokens; the stride spreads the sample over every shard.
+        var total = ActivationSetLayout.Tokens(a);
+        var stride = Math.Max(1, total / (settings.Tokens + settings.Tokens / 8));
+        var sa = await TokenSample.ReadAsync(cache, a, hooksA, stride, ct);
+        var sb = await TokenSample.ReadAsync(cache, b, hooksB, stride, ct);
+        if (sa.TokenIds.Count != sb.TokenIds.Count || !sa.TokenIds.SequenceEqual(sb.TokenIds))
+            throw StitchingException.InvalidArgument("activation_set_b", "holds other tokens than activation_set_a; they must hold the same TokenSet rows.");
+        var keep = Enumerable.Range(0, sa.TokenIds.Count).Where(i => sa.Special[i] == 0).ToArray();
+        var fit = keep.Where(i => InFittingHalf(sa.TokenIds[i])).Select(i => (long)i).ToArray();
+        var held = keep.Where(i => !InFittingHalf(sa.TokenIds[i])).Select(i => (long)i).ToArray();
+        if (fit.Length < 4 || held.Length < 4) throw StitchingException.InvalidArgument("activation_set_a", "holds too few non-special tokens for matching (at least 4 per half); extract more text.");
         return await worker.RunAsync(() =>
         {
-            var index = tensor(keep);
-            var xa = hooksA.Select(h => tensor(sa.Values[h].ToArray(), [sa.TokenIds.Count, sa.Width]).index_select(0, index)).ToList();
-            var xb = hooksB.Select(h => tensor(sb.Values[h].ToArray(), [sb.TokenIds.Count, sb.Width]).index_select(0, index)).ToList();
-            var response = new MatchLayersResponse { Tokens = keep.Length, SvccaVariance = variance, HooksA = { hooksA }, HooksB = { hooksB } };
-            foreach (var x in xa)
+            using var scope = NewDisposeScope();
+            var (all, fitIdx, heldIdx) = (tensor(keep.Select(i => (long)i).ToArray()), tensor(fit), tensor(held));
+            Tensor Rows(TokenSample s, string h) => tensor(s.Values[h].ToArray(), [s.TokenIds.Count, s.Width]);
+            var xa = hooksA.Select(h => Rows(sa, h)).ToList();
+            var xb = hooksB.Select(h => Rows(sb, h)).ToList();
+            var n = hooksA.Count * hooksB.Count;
+            var (svcca, heldSvcca, cka, up, down) = (new double[n], new double[n], new double[n], new double[n], new double[n]);
+            var best = new int[hooksA.Count];
+            for (var i = 0; i < hooksA.Count; i++)
             {
-                var row = xb.Select(y => RepresentationSimilarity.Svcca(x, y, variance)).ToList();
-                response.Svcca.AddRange(row);
-                response.Cka.AddRange(xb.Select(y => RepresentationSimilarity.LinearCka(x, y)));
-                response.BestB.Add(row.IndexOf(row.Max()));
+                for (var j = 0; j < hooksB.Count; j++)
+                {
+                    using var pair = NewDisposeScope();
+                    var (x, y) = (xa[i], xb[j]);
+                    var k = i * hooksB.Count + j;
+                    svcca[k] = RepresentationSimilarity.Svcca(x.index_select(0, all), y.index_select(0, all), settings.Variance);
+                    cka[k] = RepresentationSimilarity.LinearCka(x.index_select(0, all), y.index_select(0, all));
+                    var (xf, yf, xh, yh) = (x.index_select(0, fitIdx), y.index_select(0, fitIdx), x.index_select(0, heldIdx), y.index_select(0, heldIdx));
+                    heldSvcca[k] = RepresentationSimilarity.HeldOutSvcca(xf, yf, xh, yh, settings.Variance);
+                    up[k] = HeldOutFvu(xf, yf, xh, yh);
+                    down[k] = HeldOutFvu(yf, xf, yh, xh);
+                }
+                var row = Enumerable.Range(0, hooksB.Count).Select(j => i * hooksB.Count + j)
+                    .Select(k => LayerMatch.Score(settings.Rule, svcca[k], heldSvcca[k], up[k], down[k])).ToList();
+                best[i] = row.IndexOf(row.Max());
             }
-            return response;
+            return new LayerMatch(hooksA, hooksB, svcca, heldSvcca, cka, up, down, best, settings, keep.Length, fit.Length, held.Length);
         }, ct);
     }
 
-    private static List<string> Hooks(ArtifactManifest m, IReadOnlyCollection<string> asked, string field)
+    /// <summary>Halves by token id (a multiplicative hash's top bit): the held-out half holds other token types.</summary>
+    public static bool InFittingHalf(int tokenId) => (unchecked((uint)tokenId * 2654435761u) >> 31) == 0;
+
+    /// <summary>FVU on (x_test, y_test) of the least-squares map fitted on (x_fit, y_fit) (the stitch's own solver).</summary>
+    private static double HeldOutFvu(Tensor xFit, Tensor yFit, Tensor xTest, Tensor yTest)
+    {
+        using var stats = new SufficientStatistics();
+        stats.Add(xFit, yFit);
+        var solution = LeastSquares.Solve(stats.Up(), 0);
+        return ReconstructionMetrics.Fvu(yTest, xTest.to(ScalarType.Float64).matmul(solution.P) + solution.B);
+    }
+
+    private static List<string> Hooks(ArtifactManifest m, IReadOnlyCollection<string> asked, bool includeEmbeddings, string field)
     {
         var all = ActivationSetLayout.Hooks(m);
-        if (asked.Count == 0) return all.ToList();
+        if (asked.Count == 0)
+        {
+            var candidates = all.Where(h => includeEmbeddings || h != ActivationSetLayout.EmbeddingHook).ToList();
+            return candidates.Count > 0 ? candidates
+                : throw StitchingException.InvalidArgument(field, $"activation set {m.Ref.Id} holds only the embedding output {ActivationSetLayout.EmbeddingHook}; extract deeper hooks or set include_embeddings.");
+        }
         foreach (var h in asked)
             if (!all.Contains(h)) throw StitchingException.InvalidArgument(field, $"hook '{h}' is not in activation set {m.Ref.Id}; it has: {string.Join(", ", all)}.");
         return asked.ToList();

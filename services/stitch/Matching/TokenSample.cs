@@ -6,31 +6,38 @@ using Stitching.Core.Safetensors;
 
 namespace Stitching.Stitch.Matching;
 
-/// <summary>The first tokens of an ActivationSet, every requested hook, read shard by shard.</summary>
+/// <summary>
+/// Every <c>stride</c>-th token of an ActivationSet (global token index 0, stride, 2 stride, ...), every
+/// requested hook, read shard by shard, so the sample spans the whole set rather than its first rows.
+/// Two sets over one TokenSet sampled with one stride hold the same tokens.
+/// </summary>
 public sealed record TokenSample(Dictionary<string, List<float>> Values, List<int> TokenIds, List<byte> Special, int Width)
 {
-    /// <summary>Reads shards until <paramref name="enough"/> says stop (given tokens and non-special tokens read) or the set ends.</summary>
-    public static async Task<TokenSample> ReadAsync(IShardCache cache, ArtifactManifest m, IReadOnlyList<string> hooks, Func<int, int, bool> enough, CancellationToken ct)
+    public static async Task<TokenSample> ReadAsync(IShardCache cache, ArtifactManifest m, IReadOnlyList<string> hooks, long stride, CancellationToken ct)
     {
-        var sample = new TokenSample(hooks.ToDictionary(h => h, _ => new List<float>()), [], [], int.Parse(m.Metadata.GetValueOrDefault("width", "0")));
-        var shards = int.Parse(m.Metadata.GetValueOrDefault("shards", "0"));
-        for (var s = 0; s < shards && !enough(sample.TokenIds.Count, sample.Special.Count(x => x == 0)); s++)
+        var sample = new TokenSample(hooks.ToDictionary(h => h, _ => new List<float>()), [], [], ActivationSetLayout.Width(m));
+        var shards = ActivationSetLayout.Shards(m);
+        long first = 0; // global index of the shard's first token
+        for (var s = 0; s < shards; s++)
         {
             var file = ActivationSetLayout.ShardFile(s);
             using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(m.Ref, file, ct)).Bytes, $"{m.Ref.Id}/{file}");
-            foreach (var h in hooks) sample.Values[h].AddRange(reader.Read(h).ToFloats());
-            sample.TokenIds.AddRange(MemoryMarshal.Cast<byte, int>(reader.Read("token_ids").Data.Span).ToArray());
-            sample.Special.AddRange(reader.Read("special").Data.ToArray());
+            var ids = MemoryMarshal.Cast<byte, int>(reader.Read("token_ids").Data.Span).ToArray();
+            var special = reader.Read("special").Data.ToArray();
+            var rows = new List<int>();
+            for (var i = (int)((stride - first % stride) % stride); i < ids.Length; i += (int)stride) rows.Add(i);
+            foreach (var h in hooks)
+            {
+                var values = reader.Read(h).ToFloats();
+                foreach (var r in rows) sample.Values[h].AddRange(values.AsSpan(r * sample.Width, sample.Width));
+            }
+            foreach (var r in rows)
+            {
+                sample.TokenIds.Add(ids[r]);
+                sample.Special.Add(special[r]);
+            }
+            first += ids.Length;
         }
         return sample;
-    }
-
-    /// <summary>Token count at which the first <paramref name="tokens"/> non-special tokens are covered.</summary>
-    public int PrefixFor(int tokens)
-    {
-        var seen = 0;
-        for (var i = 0; i < Special.Count; i++)
-            if (Special[i] == 0 && ++seen == tokens) return i + 1;
-        return Special.Count;
     }
 }

@@ -69,12 +69,17 @@ public class SaeServiceTests
         Assert.True(SaeFixtures.MaxAbsDiff(sae.Forward(tensor(x, [10, D])), TorchTensors.ToTorch(TensorCodec.FromProto(dec.Reconstruction))) < 1e-5);
         Assert.True(sae.BDec.abs().max().item<float>() < 50, "b_dec was initialised from special rows");
 
-        // Export -> Import through the RPCs is lossless.
+        // Export -> Import through the RPCs is lossless: export folds the input scaling into the weights
+        // (normalize_activations "none", as SAELens saves), so the weights are the folded ones and the function is the same.
         using var dir = new TempDir("sae-export");
         await client.ExportAsync(new ExportRequest { Sae = info.Ref, Path = dir.Path });
         var imported = await client.ImportAsync(new ImportRequest { Path = dir.Path });
         using var back = SaeArtifacts.Load(Store(server), imported.Ref, "sae");
-        foreach (var ((n, a), (_, b)) in sae.Named().Zip(back.Named())) Assert.Equal(SaeFixtures.Floats(a), SaeFixtures.Floats(b));
+        using var folded = sae.WithScalingFactor(1);
+        Assert.Equal(1.0, back.Config.ScalingFactor);
+        foreach (var ((n, a), (_, b)) in folded.Named().Zip(back.Named())) Assert.Equal(SaeFixtures.Floats(a), SaeFixtures.Floats(b));
+        var probe = tensor(x, [10, D]);
+        Assert.True(SaeFixtures.MaxAbsDiff(sae.Forward(probe), back.Forward(probe)) < 1e-4);
 
         var bad = await Assert.ThrowsAsync<RpcException>(async () => await client.TrainAsync(new TrainRequest { ActivationSet = set }));
         Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
@@ -143,7 +148,8 @@ public class SaeServiceTests
         Assert.Equal(1e6 + 200 * 10.0 * 128 * D * Latents, warm.Metrics["flops"]);
 
         var cmp = await client.CompareAsync(new CompareRequest { Scratch = scratch.Ref, Warm = warm.Ref, Thresholds = { 0.5, 0.8 } });
-        Assert.Equal(2, cmp.Rows.Count);
+        Assert.Equal(4, cmp.Rows.Count); // the two given, then 90% and 95% of scratch's final EV
+        Assert.Equal([false, false, true, true], cmp.Rows.Select(r => r.RelativeToScratchFinal));
         Assert.Equal(1e6, cmp.StitchFlops);
         var row = cmp.Rows[0];
         Assert.True(row.WarmFlops > 0 && row.ScratchFlops > 0);

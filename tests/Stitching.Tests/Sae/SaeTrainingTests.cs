@@ -19,7 +19,7 @@ public class SaeTrainingTests
             var (rows, dirs) = SaeFixtures.Planted(20000, D, Features, active: 2, seed: 3);
             var stream = new ShuffledRows(new SaeFixtures.MemoryShards(rows, D, 5000), 2, seed: 4);
             var config = new SaeConfig(architecture, D, Latents, k, SparsityCoefficient: sparsity, Bandwidth: 0.05);
-            var trainer = new SaeTrainer(SaeInitializer.Create(config, stream.WindowMeanAsync(default).GetAwaiter().GetResult(), 5, 0.1), new TrainerOptions(DeadWindowTokens: 20000));
+            var trainer = new SaeTrainer(SaeInitializer.Create(config, stream.WindowStatsAsync(default).GetAwaiter().GetResult().Mean, 5, 0.1), new TrainerOptions(DeadWindowTokens: 20000));
             var log = new List<StepMetrics>();
             for (var s = 0; s < steps; s++)
             {

@@ -36,6 +36,36 @@ public class SaeTransferTests
 
     [Theory]
     [InlineData("topk", true)]
+    [InlineData("topk", false)]
+    [InlineData("jumprelu", true)]
+    public void Transfer_of_a_normalised_sae_matches_the_composition(string architecture, bool applyBDec)
+    {
+        using var scope = NewDisposeScope();
+        using var raw = SaeFixtures.RandomSae(architecture, d: 12, m: 40, k: 5, applyBDec, seed: 4);
+        // An SAE with input scaling: SAE(x) = (f(s x) W_dec + b_dec) / s, written out here by hand.
+        const double s = 0.37;
+        using var sae = new SaeParameters(raw.Config with { NormalizeActivations = SaeConfig.ExpectedAverageOnlyIn, ScalingFactor = s },
+            raw.WEnc, raw.BEnc, raw.WDec, raw.BDec, raw.Threshold);
+        var stitch = SaeFixtures.RandomStitch(12, 20, seed: 5);
+        var xB = randn(64, 20, generator: new Generator(6)) * 3;
+        var xA = stitch.Down(xB);
+        var byHand = ((raw.Architecture.Encode(raw.PreActivation(xA * s), raw)).matmul(raw.WDec) + raw.BDec) / s;
+        Assert.True(SaeFixtures.MaxAbsDiff(byHand, sae.Forward(xA)) < 1e-5);
+
+        using var transferred = SaeTransfer.Apply(sae, stitch);
+        var direct = stitch.Up(byHand);
+        Assert.True(SaeFixtures.MaxAbsDiff(direct, transferred.Forward(xB)) < 1e-5, $"max |diff| {SaeFixtures.MaxAbsDiff(direct, transferred.Forward(xB))}");
+        Assert.True(transferred.Encode(xB).ne(0).sum().item<long>() > 0, "a test where nothing fires proves nothing");
+        Assert.Equal(1.0, transferred.Config.ScalingFactor);
+
+        // Re-expressing under another factor (what a warm start does) keeps the function and the latents.
+        using var rescaled = transferred.WithScalingFactor(2.5);
+        Assert.True(SaeFixtures.MaxAbsDiff(transferred.Forward(xB), rescaled.Forward(xB)) < 1e-4);
+        Assert.True(SaeFixtures.MaxAbsDiff(transferred.Encode(xB), rescaled.Encode(xB)) < 1e-4);
+    }
+
+    [Theory]
+    [InlineData("topk", true)]
     [InlineData("jumprelu", false)]
     public void Transfer_of_identity_stitch_returns_same_sae(string architecture, bool applyBDec)
     {

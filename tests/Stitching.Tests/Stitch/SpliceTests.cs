@@ -39,8 +39,9 @@ public class SpliceTests
         var sets = await ExtractAsync(server, shardTokens: 64);
         var (setA, setB) = (sets.ActivationSets[0], sets.ActivationSets[1]);
 
-        var self = await client.MatchLayersAsync(new MatchLayersRequest { ActivationSetA = setA, ActivationSetB = setA, MaxTokens = 500 });
-        Assert.Equal(500, self.Tokens);
+        var self = await client.MatchLayersAsync(new MatchLayersRequest { ActivationSetA = setA, ActivationSetB = setA, MaxTokens = 500, IncludeEmbeddings = true });
+        Assert.InRange(self.Tokens, 500, 60 * 16);
+        Assert.Equal(self.Tokens, self.FitTokens + self.HeldoutTokens);
         for (var i = 0; i < 2; i++)
         {
             Assert.Equal(1.0, self.Svcca[i * 2 + i], 4);
@@ -48,8 +49,15 @@ public class SpliceTests
             Assert.Equal(i, self.BestB[i]);
         }
         var cross = await client.MatchLayersAsync(new MatchLayersRequest { ActivationSetA = setA, ActivationSetB = setB });
-        Assert.Equal(2 * 3, cross.Svcca.Count);
+        // The embedding output is not a default candidate on either side.
+        Assert.Equal(["blocks.1.hook_resid_pre"], cross.HooksA);
+        Assert.Equal(["blocks.1.hook_resid_pre", "blocks.2.hook_resid_pre"], cross.HooksB);
+        Assert.Equal(2, cross.Svcca.Count);
+        Assert.Equal(2, cross.HeldoutSvcca.Count);
         Assert.All(cross.Svcca, v => Assert.InRange(v, 0, 1 + 1e-9));
+        Assert.All(cross.FvuUp.Concat(cross.FvuDown), v => Assert.True(v > 0 && double.IsFinite(v)));
+        Assert.Equal("heldout_svcca", cross.Rule);
+        Assert.Equal(cross.HeldoutSvcca.IndexOf(cross.HeldoutSvcca.Max()), cross.BestB[0]);
 
         // the streamed fit over many small shards equals one over big shards
         var bigShards = await ExtractAsync(server, shardTokens: 100000);

@@ -102,4 +102,16 @@ public class BrownCorpusTests
         Assert.Equal(BrownSplit.Documents(Corpus, Split.Test)[0].Render().Text, test[0]);
         Assert.NotEqual(corpus.Version(new CorpusSpec { Named = "brown:test" }), corpus.Version(new CorpusSpec { Named = "brown:train" }));
     }
+
+    [Fact]
+    public void Named_corpus_prefixes_cover_every_genre()
+    {
+        var train = BrownSplit.Documents(Corpus, Split.Train);
+        var interleaved = BrownNamedCorpus.Interleaved(train).ToList();
+        var genres = train.Select(d => d.Genre).Distinct().Count();
+        Assert.Equal(15, genres);
+        // The first `genres` documents hold one document of each genre; the whole split is still served once.
+        Assert.Equal(genres, interleaved.Take(genres).Select(d => d.Genre).Distinct().Count());
+        Assert.Equal(train.Select(d => d.Id).Order(), interleaved.Select(d => d.Id).Order());
+    }
 }
