@@ -18,9 +18,9 @@ public static class TrainDefaults
         var arch = SaeArchitectures.Get(r.Sae.Architecture, "sae.architecture");
         if (arch.UsesK && r.Sae.K == 0) r.Sae.K = 32;
         // SAELens's TopK recipe subtracts b_dec (initialised at the data mean) before encoding.
-        if (!r.Sae.HasApplyBDecToInput) r.Sae.ApplyBDecToInput = arch.UsesK;
+        r.Sae.ApplyBDecToInput ??= arch.UsesK;
         if (string.IsNullOrEmpty(r.Sae.NormalizeActivations)) r.Sae.NormalizeActivations = Model.SaeConfig.ExpectedAverageOnlyIn;
-        if (!r.HasRenormalizeInit) r.RenormalizeInit = true;
+        r.RenormalizeInit ??= true;
         if (r.EvalTokens == 0) r.EvalTokens = 16384;
         if (r.Sae.SparsityCoefficient == 0) r.Sae.SparsityCoefficient = arch.Name switch { "standard" => 5e-3, "jumprelu" => 1e-3, _ => 0 };
         if (r.BatchSize == 0) r.BatchSize = 4096;

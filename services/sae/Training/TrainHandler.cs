@@ -152,7 +152,7 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
                 // Same function in this run's scaled space, then (by default) unit decoder rows as the trainer keeps them.
                 using var rescaled = init.WithScalingFactor(scale);
                 var model = setManifest.Metadata.GetValueOrDefault("model", init.Config.Model);
-                if (!request.RenormalizeInit) return rescaled.Clone(rescaled.Config with { Model = model, Hook = hook });
+                if (request.RenormalizeInit != true) return rescaled.Clone(rescaled.Config with { Model = model, Hook = hook });
                 using var unit = Transfer.SaeTransfer.RenormalizeDecoder(rescaled);
                 return unit.Clone(unit.Config with { Model = model, Hook = hook });
             }, ct);
@@ -161,7 +161,7 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
         {
             var spec = request.Sae;
             var arch = SaeArchitectures.Get(spec.Architecture, "sae.architecture");
-            var config = new SaeConfig(arch.Name, source.Width, spec.DSae, spec.K, spec.ApplyBDecToInput,
+            var config = new SaeConfig(arch.Name, source.Width, spec.DSae, spec.K, spec.ApplyBDecToInput ?? arch.UsesK,
                 setManifest.Metadata.GetValueOrDefault("model", ""), hook, spec.SparsityCoefficient, spec.Bandwidth,
                 normalize ? SaeConfig.ExpectedAverageOnlyIn : SaeConfig.NoNormalization, scale);
             var scaledMean = mean.Select(v => (float)(v * scale)).ToArray();
