@@ -22,7 +22,7 @@ public static class PaperCommand
         var epochs = new Option<int>("--sae-epochs") { Description = "Passes of SAE training over the extracted tokens (default 4).", DefaultValueFactory = _ => 4 };
         var layerA = new Option<int?>("--layer-a") { Description = "Stitch layer of A (default: the middle, at least 1)." };
         var layerB = new Option<int?>("--layer-b") { Description = "Stitch layer of B (default: chosen by --rule)." };
-        var rule = new Option<string>("--rule") { Description = "Layer rule: heldout_svcca (default), heldout_fvu or svcca (in-sample).", DefaultValueFactory = _ => "heldout_svcca" };
+        var rule = new Option<string>("--rule") { Description = "Layer rule: heldout_fvu (default), heldout_svcca or svcca (in-sample).", DefaultValueFactory = _ => "heldout_fvu" };
         rule.AcceptOnlyFromAmong("heldout_svcca", "heldout_fvu", "svcca");
         var adamSteps = new Option<long>("--adam-steps") { Description = $"Steps of the paper's Adam stitch, from zero weights (default {PaperSettings.DefaultAdamSteps}; 0 skips it).", DefaultValueFactory = _ => PaperSettings.DefaultAdamSteps };
         var output = new Option<string?>("--out") { Description = "Report file (default {store}/reports/paper-FAMILY.md; the JSON goes beside it)." };

@@ -56,8 +56,9 @@ public class SpliceTests
         Assert.Equal(2, cross.HeldoutSvcca.Count);
         Assert.All(cross.Svcca, v => Assert.InRange(v, 0, 1 + 1e-9));
         Assert.All(cross.FvuUp.Concat(cross.FvuDown), v => Assert.True(v > 0 && double.IsFinite(v)));
-        Assert.Equal("heldout_svcca", cross.Rule);
-        Assert.Equal(cross.HeldoutSvcca.IndexOf(cross.HeldoutSvcca.Max()), cross.BestB[0]);
+        Assert.Equal("heldout_fvu", cross.Rule);
+        var meanFvu = cross.FvuUp.Zip(cross.FvuDown, (u, d) => (u + d) / 2).ToList();
+        Assert.Equal(meanFvu.IndexOf(meanFvu.Min()), cross.BestB[0]);
 
         // the streamed fit over many small shards equals one over big shards
         var bigShards = await ExtractAsync(server, shardTokens: 100000);
