@@ -41,6 +41,11 @@ public sealed class SpliceEvaluator(ActivationsConnection activations, ArtifactS
         foreach (var ids in batches)
             clean.Add((await client.ForwardAsync(new ForwardRequest { Model = r.ModelA, TokenIds = ids, Capture = { hookA }, ReturnLoss = true }, cancellationToken: ct),
                        await client.ForwardAsync(new ForwardRequest { Model = r.ModelB, TokenIds = ids, Capture = { hookB }, ReturnLoss = true }, cancellationToken: ct)));
+        // A stitch between other widths would reach libtorch as a shape error: refuse it here.
+        var pUp = stitchTensors.First(t => t.Name == "P_up");
+        var (widthA, widthB) = (clean[0].A.Captured[0].Shape[^1], clean[0].B.Captured[0].Shape[^1]);
+        if (pUp.Shape.Length != 2 || pUp.Shape[0] != widthA || pUp.Shape[1] != widthB)
+            throw StitchingException.FailedPrecondition($"the stitch maps width {pUp.Shape[0]} -> {pUp.Shape[^1]}, but {hookA} of model_a has width {widthA} and {hookB} of model_b width {widthB}; fit a stitch between these models and layers.", "stitch");
         var (meanA, meanB) = await worker.RunAsync(() => (MeanOf(clean.Select(c => c.A.Captured[0])), MeanOf(clean.Select(c => c.B.Captured[0]))), ct);
 
         var ce = new Dictionary<string, Mean>();

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Stitching.Contracts.Activations.V1;
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Stitch.V1;
@@ -90,6 +91,14 @@ public class SpliceTests
             Stitch = fit.Stitch, TokenIds = idsProto, BatchSize = 8,
         });
         Assert.Equal(new[] { "A", "B", "A->B", "B->A", "A->B->A", "B->A->B" }, splice.Rows.Select(r => r.Run));
+        // Models swapped: the stitch's widths no longer match; a clear status, and the server keeps serving.
+        var swapped = await Assert.ThrowsAsync<RpcException>(async () => await client.EvaluateSpliceAsync(new EvaluateSpliceRequest
+        {
+            ModelA = new ModelSpec { Model = "tiny-b" }, ModelB = new ModelSpec { Model = "tiny-a" }, LayerA = 1, LayerB = 1,
+            Stitch = fit.Stitch, TokenIds = idsProto, BatchSize = 8,
+        }));
+        Assert.Equal(StatusCode.FailedPrecondition, swapped.StatusCode);
+        Assert.Contains("width", swapped.Status.Detail);
         var activations = new ActivationsService.ActivationsServiceClient(server.Channel);
         foreach (var (model, run) in new[] { ("tiny-a", "A"), ("tiny-b", "B") })
         {
