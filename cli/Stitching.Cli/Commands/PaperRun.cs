@@ -70,15 +70,17 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
         var match = await _stitch.MatchLayersAsync(new MatchLayersRequest
         {
             ActivationSetA = train.ActivationSets[0], ActivationSetB = train.ActivationSets[1], Rule = s.Rule,
+            // A one-layer model has no stream past its embeddings; only then are they candidates.
+            IncludeEmbeddings = a.Layers < 2,
         }, cancellationToken: ct);
-        var layerA = s.LayerA ?? Math.Max(1, a.Layers / 2);
+        var layerA = s.LayerA ?? (a.Layers < 2 ? 0 : Math.Max(1, a.Layers / 2));
         var rowA = match.HooksA.IndexOf($"blocks.{layerA}.hook_resid_pre");
         if (rowA < 0) throw new RpcException(new Status(StatusCode.InvalidArgument, $"--layer-a {layerA}: A has no candidate hook blocks.{layerA}.hook_resid_pre (candidates: {string.Join(", ", match.HooksA)})."));
         var chosen = match.BestB[rowA];
         var layerB = s.LayerB ?? int.Parse(match.HooksB[chosen].Split('.')[1]);
         string Table(string title, IReadOnlyList<double> values, bool star) => $"{title}:\n\n```\n{StitchTables.Matrix(match.HooksA, match.HooksB, values, star ? match.BestB : null)}\n```\n";
         Say($"## Layer matching ({match.Tokens} non-special tokens strided across the training set; halves by token id: {match.FitTokens} fit / {match.HeldoutTokens} held out; " +
-            $"SVCCA keeps {match.SvccaVariance:P0} of the variance; embeddings (blocks.0) excluded; * = chosen by rule {match.Rule})\n");
+            $"SVCCA keeps {match.SvccaVariance:P0} of the variance; embeddings (blocks.0) {(a.Layers < 2 ? "included: A has one layer" : "excluded")}; * = chosen by rule {match.Rule})\n");
         Say(Table("Held-out SVCCA", match.HeldoutSvcca, match.Rule == "heldout_svcca"));
         Say(Table("Held-out least-squares FVU A->B", match.FvuUp, false));
         Say(Table("Held-out least-squares FVU B->A", match.FvuDown, false));
