@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Stitching.Core.Compute;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using Stitching.Sae.Training;
 using TorchSharp;
 

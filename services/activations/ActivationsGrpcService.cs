@@ -3,7 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Stitching.Activations.Extraction;
-using Stitching.Activations.Models;
+using Stitching.Activations.ModelHosting;
 using Stitching.Activations.Runtime;
 using Stitching.Contracts.Activations.V1;
 using Stitching.Core.Artifacts;
@@ -59,12 +59,13 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
 
     public override async Task<TokenizeResponse> Tokenize(TokenizeRequest request, ServerCallContext context)
     {
-        using var lease = await host.AcquireAsync(new ModelSpec { Model = request.Model }, false, context.CancellationToken);
+        using var lease = await host.AcquireAsync(Require(request.Model), false, context.CancellationToken);
         var tokenizer = lease.Model!.RequireTokenizer();
+        var policy = BosPolicies.From(request.BosPolicy, "bos_policy");
         var response = new TokenizeResponse();
         foreach (var text in request.Texts)
         {
-            var e = tokenizer.EncodeWithPolicy(text, ToPolicy(request.BosPolicy));
+            var e = tokenizer.EncodeWithPolicy(text, policy);
             var t = new TokenizedText();
             t.Ids.AddRange(e.Ids);
             t.Tokens.AddRange(e.Tokens);
@@ -78,7 +79,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
 
     public override async Task<DetokenizeResponse> Detokenize(DetokenizeRequest request, ServerCallContext context)
     {
-        using var lease = await host.AcquireAsync(new ModelSpec { Model = request.Model }, false, context.CancellationToken);
+        using var lease = await host.AcquireAsync(Require(request.Model), false, context.CancellationToken);
         var tokenizer = lease.Model!.RequireTokenizer();
         var bad = request.Ids.FirstOrDefault(i => i < 0 || i >= tokenizer.VocabSize, -1);
         if (bad != -1 || request.Ids.Any(i => i < 0))
@@ -92,7 +93,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
         var loaded = lease.Model!;
         var textIds = request.TokenIds is null && !string.IsNullOrEmpty(request.Text)
-            ? loaded.RequireTokenizer().EncodeWithPolicy(request.Text, ToPolicy(request.BosPolicy)).Ids.ToArray() : null;
+            ? loaded.RequireTokenizer().EncodeWithPolicy(request.Text, BosPolicies.From(request.BosPolicy, "bos_policy")).Ids.ToArray() : null;
         var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
         using var activity = telemetry.Source.StartActivity("activations.forward");
         activity?.SetTag(StitchingTelemetry.ModelAttribute, loaded.Entry.Name);
@@ -119,7 +120,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
         var loaded = lease.Model!;
         var prompt = request.PromptIds.Count > 0 ? request.PromptIds.ToList()
-            : loaded.RequireTokenizer().EncodeWithPolicy(request.Prompt, ToPolicy(request.BosPolicy)).Ids.ToList();
+            : loaded.RequireTokenizer().EncodeWithPolicy(request.Prompt, BosPolicies.From(request.BosPolicy, "bos_policy")).Ids.ToList();
         if (prompt.Any(i => i < 0 || i >= loaded.Model.VocabSize))
             throw StitchingException.InvalidArgument("prompt_ids", $"ids must lie in 0..{loaded.Model.VocabSize - 1}.");
         var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
@@ -139,22 +140,18 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
 
     public override async Task ReadActivations(ReadActivationsRequest request, IServerStreamWriter<Common.TensorChunk> responseStream, ServerCallContext context)
     {
-        var r = ArtifactIds.Validate(request.ActivationSet, "activation_set");
-        if (r.Kind != ActivationSetLayout.Kind)
-            throw StitchingException.InvalidArgument("activation_set.kind", $"'{r.Kind}' is not '{ActivationSetLayout.Kind}'.");
-        var manifest = store.GetManifest(r);
-        var shards = int.Parse(manifest.Metadata.GetValueOrDefault("shards", "0"));
+        var set = ActivationSetReader.Open(store, cache, request.ActivationSet, "activation_set");
+        var shards = set.Info.Shards;
         var wanted = request.Shards.Count > 0 ? request.Shards.ToList() : Enumerable.Range(0, shards).ToList();
         foreach (var s in wanted)
             if (s < 0 || s >= shards) throw StitchingException.InvalidArgument("shards", $"{s} is outside 0..{shards - 1}.");
         foreach (var s in wanted)
         {
-            var file = ActivationSetLayout.ShardFile(s);
-            using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(r, file, context.CancellationToken)).Bytes, $"{r.Id}/{file}");
-            var names = request.Names.Count > 0 ? request.Names.ToList() : reader.Entries.Select(e => e.Name).ToList();
-            foreach (var name in names) reader.Entry(name);
+            using var shard = await set.ReadAsync(s, context.CancellationToken);
+            var names = request.Names.Count > 0 ? request.Names.ToList() : shard.Reader.Entries.Select(e => e.Name).ToList();
+            foreach (var name in names) shard.Reader.Entry(name);
             foreach (var name in names)
-                foreach (var chunk in TensorCodec.ToChunks(reader.Read(name)))
+                foreach (var chunk in TensorCodec.ToChunks(shard.Reader.Read(name)))
                     await responseStream.WriteAsync(chunk, context.CancellationToken);
         }
     }
@@ -163,11 +160,4 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         spec is null || string.IsNullOrEmpty(spec.Model)
             ? throw StitchingException.InvalidArgument("model.model", "is empty; give a model-store name, a checkpoint folder or a Hugging Face repo id (see ListModels).")
             : spec;
-
-    internal static Stitching.Models.Tokenization.BosPolicy ToPolicy(Contracts.Activations.V1.BosPolicy p) => p switch
-    {
-        Contracts.Activations.V1.BosPolicy.Always => Stitching.Models.Tokenization.BosPolicy.Always,
-        Contracts.Activations.V1.BosPolicy.Never => Stitching.Models.Tokenization.BosPolicy.Never,
-        _ => Stitching.Models.Tokenization.BosPolicy.Model,
-    };
 }

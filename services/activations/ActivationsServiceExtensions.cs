@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Stitching.Activations.Extraction;
-using Stitching.Activations.Models;
+using Stitching.Activations.ModelHosting;
 using Stitching.Core.Operations;
 using Stitching.Hosting;
 

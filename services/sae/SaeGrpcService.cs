@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Stitching.Contracts.Sae.V1;
@@ -7,10 +5,11 @@ using Stitching.Core.Artifacts;
 using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Operations;
-using Stitching.Core.Safetensors;
+using Stitching.Core.Stitches;
 using Stitching.Core.Tensors;
 using Stitching.Sae.Interop;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
+using Stitching.Sae.Operations;
 using Stitching.Sae.Storage;
 using Stitching.Sae.Training;
 using Stitching.Sae.Transfer;
@@ -24,30 +23,28 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
 {
     public override Task<Common.Operation> Train(TrainRequest request, ServerCallContext context)
     {
-        TrainDefaults.Validate(TrainDefaults.Apply(request), store);
+        TrainRequests.ToSettings(request, store);
         return Task.FromResult(runner.Start(TrainHandler.OperationKind, Any.Pack(request)));
     }
 
     public override async Task<SaeInfo> Transfer(TransferRequest request, ServerCallContext context)
     {
-        var stitchRef = request.Stitch ?? throw StitchingException.InvalidArgument("stitch", "name the stitch artifact (kind \"stitch\").");
-        if (stitchRef.Kind != AffineStitch.Kind) throw StitchingException.InvalidArgument("stitch.kind", $"is '{stitchRef.Kind}'; use an artifact of kind \"{AffineStitch.Kind}\".");
-        if (!store.Exists(stitchRef)) throw StitchingException.NotFound($"stitch {stitchRef.Id} does not exist; fit or import one first.", "stitch");
-        var id = string.IsNullOrEmpty(request.Id) ? "sae-x-" + Hash($"{request.Sae?.Id}|{stitchRef.Id}|{request.RenormalizeDecoder}|{request.Model}|{request.Hook}") : request.Id;
+        var stitchManifest = store.Require(request.Stitch, StitchFile.Kind, "stitch", "fit or import one first.");
+        var stitchRef = request.Stitch;
+        var id = string.IsNullOrEmpty(request.Id) ? ContentIds.Of("sae-x-", $"{request.Sae?.Id}|{stitchRef.Id}|{request.RenormalizeDecoder}|{request.Model}|{request.Hook}") : request.Id;
         var output = new Common.ArtifactRef { Kind = SaeArtifacts.Kind, Id = id };
         if (store.Exists(output)) return SaeArtifacts.Describe(store, output, "id");
-        var stitchManifest = store.GetManifest(stitchRef);
-        var stitchBytes = store.ReadAllBytes(stitchRef, AffineStitch.File);
+        var stitchTensors = StitchFile.Read(store.ReadAllBytes(stitchRef, StitchFile.FileName), $"{stitchRef.Id}/{StitchFile.FileName}", "stitch");
         var model = string.IsNullOrEmpty(request.Model) ? stitchManifest.Metadata.GetValueOrDefault("model_b", "") : request.Model;
         var hook = string.IsNullOrEmpty(request.Hook) ? stitchManifest.Metadata.GetValueOrDefault("hook_b", "") : request.Hook;
-        var metrics = new Dictionary<string, double> { ["stitch_flops"] = stitchManifest.Metrics.GetValueOrDefault("flops", 0) };
+        // The transferred SAE costs what its stitch cost (the transfer's own matmuls are not counted).
+        var ledger = stitchManifest.Ledger();
         var metadata = new Dictionary<string, string> { ["source_sae"] = request.Sae!.Id, ["stitch"] = stitchRef.Id, ["renormalized"] = request.RenormalizeDecoder.ToString().ToLowerInvariant() };
         return await worker.RunAsync(() =>
         {
             using var source = SaeArtifacts.Load(store, request.Sae, "sae");
-            using var reader = SafetensorsReader.FromBytes(stitchBytes, $"{stitchRef.Id}/{AffineStitch.File}");
-            using var transferred = FolderTransfer.Compose(source, AffineStitch.Read(reader, "stitch"), request.RenormalizeDecoder, model, hook);
-            return SaeArtifacts.Save(store, output, transferred, metrics, metadata);
+            using var transferred = FolderTransfer.Compose(source, StitchFile.ToStitch(stitchTensors, "stitch"), request.RenormalizeDecoder, model, hook);
+            return SaeArtifacts.Save(store, output, transferred, metadata: metadata, ledger: ledger);
         }, context.CancellationToken);
     }
 
@@ -81,8 +78,8 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
             ? File.Exists(Path.Combine(request.Path, SparsifyFormat.WeightsFile)) ? "sparsify" : "saelens"
             : request.Format;
         if (format is not ("saelens" or "sparsify")) throw StitchingException.InvalidArgument("format", $"'{format}' is not a format; use saelens or sparsify.");
-        var files = Directory.EnumerateFiles(request.Path).Order().Select(p => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(p))));
-        var id = string.IsNullOrEmpty(request.Id) ? "sae-imp-" + Hash(string.Join("|", files) + $"|{request.Model}|{request.Hook}") : request.Id;
+        var files = Directory.EnumerateFiles(request.Path).Order().Select(p => ContentIds.Sha256Hex(File.ReadAllBytes(p)));
+        var id = string.IsNullOrEmpty(request.Id) ? ContentIds.Of("sae-imp-", string.Join("|", files) + $"|{request.Model}|{request.Hook}") : request.Id;
         var output = new Common.ArtifactRef { Kind = SaeArtifacts.Kind, Id = id };
         if (store.Exists(output)) return SaeArtifacts.Describe(store, output, "id");
         return await worker.RunAsync(() =>
@@ -134,11 +131,13 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
         var curves = !request.TrainingBatch && heldScratch is { Rows.Count: > 0 } && heldWarm is { Rows.Count: > 0 }
             ? WarmStartComparison.Curves.HeldOut(heldScratch.Rows, heldWarm.Rows)
             : WarmStartComparison.Curves.TrainingBatch(scratch.Rows, warm.Rows, window);
+        var warmLedger = store.GetManifest(request.Warm).Ledger();
         var response = new CompareResponse
         {
             ScratchFit = Fit(WarmStartComparison.FitPowerLaw(scratch.Rows)),
             WarmFit = Fit(WarmStartComparison.FitPowerLaw(warm.Rows)),
-            StitchFlops = store.GetManifest(request.Warm).Metrics.GetValueOrDefault("stitch_flops", 0),
+            StitchFlops = warmLedger.FlopsOf(FlopLedger.StitchFit),
+            ScratchLedger = store.GetManifest(request.Scratch).Ledger().ToProto(), WarmLedger = warmLedger.ToProto(),
             ScratchFinalExplainedVariance = curves.ScratchFinal, WarmFinalExplainedVariance = curves.WarmFinal,
             ScratchInitialExplainedVariance = curves.ScratchInitial, WarmInitialExplainedVariance = curves.WarmInitial,
             MeasuredOn = curves.MeasuredOn,
@@ -170,6 +169,4 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
             throw StitchingException.InvalidArgument(field, $"has shape [{string.Join(", ", t.Shape)}]; the SAE needs [n, {width}] ({what} = {width}).");
         return TorchTensors.ToTorchFloat(t, field);
     }
-
-    private static string Hash(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)))[..20];
 }

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Stitching.Core.Operations;
 using Stitching.Hosting;
-using Stitching.Sae.Training;
+using Stitching.Sae.Operations;
 
 namespace Stitching.Sae;
 

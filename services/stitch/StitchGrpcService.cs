@@ -3,29 +3,33 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Stitching.Contracts.Stitch.V1;
 using Stitching.Core.Artifacts;
+using Stitching.Core.Caching;
 using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Operations;
-using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
 using Stitching.Stitch.Artifacts;
 using Stitching.Stitch.Data;
-using Stitching.Stitch.Fitting;
+using Stitching.Core.Stitches;
 using Stitching.Stitch.Matching;
+using Stitching.Stitch.Operations;
+using Stitching.Stitch.Clients;
 using Stitching.Stitch.Splice;
+using Stitching.Contracts.Activations.V1;
 using static TorchSharp.torch;
 using Common = Stitching.Contracts.Common.V1;
 
 namespace Stitching.Stitch;
 
 /// <summary>gRPC surface of the stitch service (stitch.proto documents each RPC): validate, map, delegate.</summary>
-public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, LayerMatcher matcher, SpliceEvaluator splice,
-    OperationRunner runner, TorchWorker worker) : StitchService.StitchServiceBase
+public sealed class StitchGrpcService(ArtifactStore store, IShardCache cache, RowSources sources, LayerMatcher matcher, SpliceEvaluator splice,
+    ActivationsConnection activations, OperationRunner runner, TorchWorker worker) : StitchService.StitchServiceBase
 {
     public override async Task<MatchLayersResponse> MatchLayers(MatchLayersRequest request, ServerCallContext context)
     {
         var settings = MatchSettings.From(request.MaxTokens, request.SvccaVariance, request.Rule, request.IncludeEmbeddings, request.HooksA, request.HooksB);
-        var m = await matcher.MatchAsync(ActivationSet(request.ActivationSetA, "activation_set_a"), ActivationSet(request.ActivationSetB, "activation_set_b"), settings, context.CancellationToken);
+        var m = await matcher.MatchAsync(ActivationSetReader.Open(store, cache, request.ActivationSetA, "activation_set_a"),
+            ActivationSetReader.Open(store, cache, request.ActivationSetB, "activation_set_b"), settings, context.CancellationToken);
         return new MatchLayersResponse
         {
             HooksA = { m.HooksA }, HooksB = { m.HooksB }, Svcca = { m.Svcca }, HeldoutSvcca = { m.HeldOutSvcca }, Cka = { m.Cka },
@@ -36,7 +40,7 @@ public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, L
 
     public override Task<Common.Operation> Fit(FitRequest request, ServerCallContext context)
     {
-        FitSettings.From(request);
+        FitRequests.ToSettings(request);
         FitHandler.TargetOf(request);
         var (a, b) = sources.OpenPair(request.A, request.B); // unknown ids, kinds, widths and row counts fail here, before the job starts
         RowSources.Close(a);
@@ -46,14 +50,12 @@ public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, L
 
     public override async Task<Common.ArtifactManifest> ImportStitch(ImportStitchRequest request, ServerCallContext context)
     {
-        var source = ArtifactIds.Validate(request.Tensors, "tensors");
-        var target = new Common.ArtifactRef { Kind = StitchArtifact.Kind, Id = ArtifactIds.Validate(request.Id, "id") };
+        store.Require(request.Tensors, ArtifactKinds.Tensors, "tensors", "upload the file with ArtifactsService.UploadTensors first.");
+        var source = request.Tensors;
+        var target = new Common.ArtifactRef { Kind = StitchFile.Kind, Id = ArtifactIds.Validate(request.Id, "id") };
         var file = string.IsNullOrEmpty(request.File) ? RowSources.DefaultFile : request.File;
-        if (!store.Exists(source)) throw StitchingException.NotFound($"tensors: {source.Display()} does not exist; upload the file with ArtifactsService.UploadTensors first.", "tensors");
-        using var reader = SafetensorsReader.FromBytes(store.ReadAllBytes(source, file), $"{source.Display()}/{file}");
-        var host = StitchArtifact.TensorNames.Select(n => reader.Contains(n) ? reader.Read(n)
-            : throw StitchingException.InvalidArgument("tensors", $"{source.Display()}/{file} has no tensor '{n}'; a stitch file holds P_up [d_A, d_B], b_up [d_B], P_down [d_B, d_A], b_down [d_A].")).ToList();
-        var tensors = await worker.RunAsync(() => StitchArtifact.ToHost(StitchArtifact.FromHost(host, "tensors")), context.CancellationToken);
+        var host = StitchFile.Read(store.ReadAllBytes(source, file), $"{source.Display()}/{file}", "tensors");
+        var tensors = await worker.RunAsync(() => StitchFile.ToHost(StitchFile.ToStitch(host, "tensors")), context.CancellationToken);
         var metadata = new Dictionary<string, string>(request.Metadata)
         {
             ["method"] = "import", ["source"] = source.Display(), ["width_a"] = tensors[0].Shape[0].ToString(), ["width_b"] = tensors[0].Shape[1].ToString(),
@@ -69,7 +71,7 @@ public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, L
         var input = TensorCodec.FromProto(request.Activations, "activations");
         var output = await worker.RunAsync(() =>
         {
-            var s = StitchArtifact.FromHost(stitch, "stitch");
+            var s = StitchFile.ToStitch(stitch, "stitch");
             var x = TorchTensors.ToTorchFloat(input, "activations");
             ExpectWidth(x, s.InputWidth(direction), "activations");
             return TorchTensors.ToHost(s.Apply(x, direction), "activations");
@@ -85,27 +87,59 @@ public sealed class StitchGrpcService(ArtifactStore store, RowSources sources, L
         var input = TensorCodec.FromProto(request.Vectors, "vectors");
         var output = await worker.RunAsync(() =>
         {
-            var s = StitchArtifact.FromHost(stitch, "stitch");
+            var s = StitchFile.ToStitch(stitch, "stitch");
             var v = TorchTensors.ToTorchFloat(input, "vectors");
             ExpectWidth(v, s.InputWidth(direction), "vectors");
-            // v' = v P, no bias: a direction is not a position (paper sections 6-7)
-            var moved = v.matmul(direction == StitchDirection.Up ? s.PUp : s.PDown);
+            var moved = s.MoveDirection(v, direction);
             if (request.Renormalize) moved = moved / moved.norm(-1, keepdim: true).clamp_min(1e-12);
             return TorchTensors.ToHost(moved, "vectors");
         }, context.CancellationToken);
         return new TransferDirectionResponse { Vectors = TensorCodec.ToProto(output) };
     }
 
-    public override Task<EvaluateSpliceResponse> EvaluateSplice(EvaluateSpliceRequest request, ServerCallContext context) =>
-        splice.EvaluateAsync(request, context.CancellationToken);
-
-    private Common.ArtifactManifest ActivationSet(Common.ArtifactRef? r, string field)
+    public override async Task<EvaluateSpliceResponse> EvaluateSplice(EvaluateSpliceRequest r, ServerCallContext context)
     {
-        ArtifactIds.Validate(r, field);
-        if (r!.Kind != ActivationSetLayout.Kind) throw StitchingException.InvalidArgument(field + ".kind", $"'{r.Kind}' is not '{ActivationSetLayout.Kind}'.");
-        if (!store.Exists(r)) throw StitchingException.NotFound($"{field}: activation set {r.Id} does not exist; run Extract first or list artifacts.", field);
-        return store.GetManifest(r);
+        var ct = context.CancellationToken;
+        var (modelA, modelB) = (Model(r.ModelA, "model_a"), Model(r.ModelB, "model_b"));
+        if (r.LayerA < 0 || r.LayerB < 0) throw StitchingException.InvalidArgument(r.LayerA < 0 ? "layer_a" : "layer_b", "must be >= 0.");
+        if (r.BatchSize < 0) throw StitchingException.InvalidArgument("batch_size", $"must be positive (0 = default {SpliceSettings.DefaultBatchSize}).");
+        if (r.MaxRows < 0) throw StitchingException.InvalidArgument("max_rows", $"must be positive (0 = default {SpliceSettings.DefaultMaxRows}).");
+        var stitch = StitchArtifact.Read(store, r.Stitch, "stitch");
+        var rows = await SpliceRowsAsync(r, ct);
+        var settings = new SpliceSettings(modelA, modelB, r.LayerA, r.LayerB, r.BatchSize == 0 ? SpliceSettings.DefaultBatchSize : r.BatchSize);
+        var result = await splice.EvaluateAsync(activations.ForSplice(r.Stitch), stitch, rows, settings, ct);
+        var response = new EvaluateSpliceResponse { Sequences = result.Sequences, Tokens = result.Tokens, Seconds = result.Seconds };
+        response.Rows.AddRange(result.Rows.Select(x => new SpliceRow
+        {
+            Run = x.Run, Finisher = x.Finisher, Ce = x.Ce, CleanCe = x.CleanCe, ZeroAblationCe = x.ZeroAblationCe,
+            MeanAblationCe = x.MeanAblationCe, LossRecovered = x.LossRecovered,
+        }));
+        return response;
     }
+
+    /// <summary>The token rows a splice request names: token_ids [rows, T], or texts tokenized by model A.</summary>
+    private async Task<IReadOnlyList<int[]>> SpliceRowsAsync(EvaluateSpliceRequest r, CancellationToken ct)
+    {
+        var maxRows = r.MaxRows == 0 ? SpliceSettings.DefaultMaxRows : r.MaxRows;
+        if (r.TokenIds is not null)
+        {
+            var host = TensorCodec.FromProto(r.TokenIds, "token_ids");
+            if (host.Shape.Length != 2 || host.Shape[1] < 2 || host.Shape[0] == 0)
+                throw StitchingException.InvalidArgument("token_ids", $"shape [{string.Join(", ", host.Shape)}] must be [rows, T] with rows >= 1 and T >= 2.");
+            return host.ToInts("token_ids").Chunk((int)host.Shape[1]).Take(maxRows).ToList();
+        }
+        if (r.Texts.Count == 0) throw StitchingException.InvalidArgument("texts", "give held-out texts or token_ids.");
+        var context = r.ContextLength == 0 ? SpliceSettings.DefaultContext : r.ContextLength;
+        if (context < 2) throw StitchingException.InvalidArgument("context_length", $"must be at least 2 (default {SpliceSettings.DefaultContext}).");
+        var rows = await activations.TokenRowsAsync(r.ModelA, r.Texts, context, maxRows, ct);
+        if (rows.Count == 0) throw StitchingException.InvalidArgument("texts", $"hold fewer than {context} tokens; add text or lower context_length.");
+        return rows;
+    }
+
+    private static LanguageModelRef Model(ModelSpec? m, string field) =>
+        m is null || string.IsNullOrEmpty(m.Model)
+            ? throw StitchingException.InvalidArgument(field + ".model", "is required; name a model (see ActivationsService.ListModels).")
+            : new LanguageModelRef(m.Model, m.Dtype, m.Device);
 
     private static void ExpectWidth(Tensor x, long width, string field)
     {

@@ -2,7 +2,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Stitching.Core.Operations;
 using Stitching.Hosting;
 using Stitching.Stitch.Data;
-using Stitching.Stitch.Fitting;
+using Stitching.Stitch.Operations;
+using Stitching.Stitch.Clients;
 using Stitching.Stitch.Matching;
 using Stitching.Stitch.Splice;
 

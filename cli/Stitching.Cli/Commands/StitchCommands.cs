@@ -1,3 +1,4 @@
+using Stitching.Client;
 using System.CommandLine;
 using Grpc.Core;
 using Stitching.Contracts.Activations.V1;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Stitching.Hosting;
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 using Stitching.Zoo.Family;
 
 namespace Stitching.Cli.Commands;

@@ -303,15 +303,15 @@ class Client:
             spec.dtype = dtype
         return self.stub.activations.LoadModel(activations_pb2.LoadModelRequest(model=spec, allow_download=allow_download), timeout=timeout)
 
-    def tokenize(self, model: str, texts, bos: str | None = None) -> list[list[int]]:
+    def tokenize(self, model, texts, bos: str | None = None) -> list[list[int]]:
         """Token ids per text ("model", "always" or "never" BOS policy)."""
         texts = [texts] if isinstance(texts, str) else list(texts)
-        r = self.stub.activations.Tokenize(activations_pb2.TokenizeRequest(model=model, texts=texts, bos_policy=_BOS[bos]), timeout=self.timeout)
+        r = self.stub.activations.Tokenize(activations_pb2.TokenizeRequest(model=_model(model), texts=texts, bos_policy=_BOS[bos]), timeout=self.timeout)
         return [list(t.ids) for t in r.texts]
 
-    def detokenize(self, model: str, ids, skip_special_tokens: bool = False) -> str:
+    def detokenize(self, model, ids, skip_special_tokens: bool = False) -> str:
         return self.stub.activations.Detokenize(activations_pb2.DetokenizeRequest(
-            model=model, ids=[int(i) for i in ids], skip_special_tokens=skip_special_tokens), timeout=self.timeout).text
+            model=_model(model), ids=[int(i) for i in ids], skip_special_tokens=skip_special_tokens), timeout=self.timeout).text
 
     def forward(self, model, token_ids=None, *, text: str | None = None, bos: str | None = None, capture=(),
                 interventions=(), start_layer: int = 0, start_residual=None, logits: bool = False, loss: bool = False,

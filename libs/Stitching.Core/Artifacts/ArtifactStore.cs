@@ -39,6 +39,21 @@ public sealed class ArtifactStore
 
     public bool Exists(ArtifactRef r) => File.Exists(Path.Combine(DirectoryOf(r), ManifestFile));
 
+    /// <summary>
+    /// The manifest of an artifact a request names in <paramref name="field"/>, which must be of
+    /// <paramref name="kind"/>: INVALID_ARGUMENT when the ref is missing, unsafe or of another kind,
+    /// NOT_FOUND when it does not exist (the message ends with <paramref name="howToMake"/>).
+    /// </summary>
+    public ArtifactManifest Require(ArtifactRef? r, string kind, string field, string howToMake)
+    {
+        if (r is null || (string.IsNullOrEmpty(r.Kind) && string.IsNullOrEmpty(r.Id)))
+            throw StitchingException.InvalidArgument(field, $"is missing; name an artifact of kind \"{kind}\" (kind and id).");
+        ArtifactIds.Validate(r, field);
+        if (r.Kind != kind) throw StitchingException.InvalidArgument(field + ".kind", $"is '{r.Kind}'; give an artifact of kind \"{kind}\".");
+        if (!Exists(r)) throw StitchingException.NotFound($"{field}: {kind} {r.Id} does not exist; {howToMake}", field);
+        return GetManifest(r);
+    }
+
     public ArtifactManifest GetManifest(ArtifactRef r)
     {
         var path = Path.Combine(DirectoryOf(r), ManifestFile);

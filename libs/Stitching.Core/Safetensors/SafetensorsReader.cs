@@ -39,6 +39,13 @@ public sealed class SafetensorsReader : IDisposable
         _byName.TryGetValue(name, out var e) ? e
             : throw StitchingException.NotFound($"tensor '{name}' is not in {Source}; it holds: {string.Join(", ", _byName.Keys.Take(20))}.", "names");
 
+    /// <summary>
+    /// Reads a tensor a caller's request depends on: INVALID_ARGUMENT naming <paramref name="field"/> when the
+    /// file lacks it, with <paramref name="holds"/> saying what such a file holds.
+    /// </summary>
+    public HostTensor Require(string name, string field, string holds) => Contains(name) ? Read(name)
+        : throw StitchingException.InvalidArgument(field, $"{Source} has no tensor '{name}'; {holds}");
+
     public HostTensor Read(string name)
     {
         var e = Entry(name);

@@ -48,4 +48,21 @@ public sealed class HostTensor
         if (DType != DType.F32) throw new InvalidOperationException($"tensor '{Name}' is {DType}, not F32");
         return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(Data.Span).ToArray();
     }
+
+    /// <summary>Token ids as int32: I32 as is, I64 narrowed (INVALID_ARGUMENT naming <paramref name="field"/> for other dtypes or values outside int32).</summary>
+    public int[] ToInts(string field)
+    {
+        switch (DType)
+        {
+            case DType.I32: return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(Data.Span).ToArray();
+            case DType.I64:
+                var wide = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Data.Span);
+                var ints = new int[wide.Length];
+                for (var i = 0; i < wide.Length; i++)
+                    ints[i] = wide[i] is >= int.MinValue and <= int.MaxValue ? (int)wide[i]
+                        : throw Errors.StitchingException.InvalidArgument(field, $"value {wide[i]} at index {i} is outside the int32 range of token ids.");
+                return ints;
+            default: throw Errors.StitchingException.InvalidArgument(field, $"dtype {DType} must be I32 or I64.");
+        }
+    }
 }

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Stitching.Core.Errors;
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 using Stitching.Zoo.Training;
 
 namespace Stitching.Zoo.Family;

@@ -1,7 +1,7 @@
 using Stitching.Models.Families;
 using Stitching.Models.Runtime;
 using Stitching.Models.Tokenization;
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 using Stitching.Zoo.Evaluation;
 using Stitching.Zoo.Labels;
 using Stitching.Zoo.Training;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Stitching.Models.Tokenization;
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 
 namespace Stitching.Zoo.Labels;
 

@@ -1,5 +1,5 @@
 using Stitching.Models.Tokenization;
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 
 namespace Stitching.Zoo.Labels;
 

@@ -1,4 +1,4 @@
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 
 namespace Stitching.Activations.Extraction;
 

@@ -1,10 +1,8 @@
 using Stitching.Core.Activations;
 using System.Diagnostics;
-using System.Security.Cryptography;
-
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Stitching.Activations.Models;
+using Stitching.Activations.ModelHosting;
 using Stitching.Contracts.Activations.V1;
 using Stitching.Contracts.Common.V1;
 using Stitching.Core.Artifacts;
@@ -15,6 +13,9 @@ using Stitching.Core.Operations;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Telemetry;
 using Stitching.Models.Tokenization;
+
+using FlopLedger = Stitching.Core.Compute.FlopLedger;
+using LedgerEntry = Stitching.Core.Compute.LedgerEntry;
 
 namespace Stitching.Activations.Extraction;
 
@@ -38,9 +39,9 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         var entries = new List<CatalogEntry>();
         foreach (var m in request.Models) entries.Add(await host.Catalog.ResolveAsync(m.Model.Model, allowDownload: false, ct));
         var tokenizerPath = Path.Combine(entries[0].Path, "tokenizer.json");
-        var tokenizerHash = Sha(File.ReadAllBytes(tokenizerPath));
+        var tokenizerHash = ContentIds.Sha256Hex(File.ReadAllBytes(tokenizerPath));
         for (var i = 1; i < entries.Count; i++)
-            if (Sha(File.ReadAllBytes(Path.Combine(entries[i].Path, "tokenizer.json"))) != tokenizerHash)
+            if (ContentIds.Sha256Hex(File.ReadAllBytes(Path.Combine(entries[i].Path, "tokenizer.json"))) != tokenizerHash)
                 throw StitchingException.FailedPrecondition($"models[{i}] ({entries[i].Name}) has a different tokenizer from models[0] ({entries[0].Name}); paired extraction needs one tokenizer (one model family).", $"models[{i}]");
 
         context.Report(new OperationProgress { Phase = "tokenize" });
@@ -81,7 +82,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         var spec = new TokenSetSpec(request.Tokens ?? new TokenSetSpec());
         if (spec.ContextLength == 0) spec.ContextLength = 128;
         var identity = $"{Google.Protobuf.JsonFormatter.Default.Format(request.Corpus)}|{corpus.Version(request.Corpus)}|{tokenizerHash}|{Google.Protobuf.JsonFormatter.Default.Format(spec)}";
-        var r = new ArtifactRef { Kind = ActivationSetLayout.TokenSetKind, Id = "ts-" + Sha(System.Text.Encoding.UTF8.GetBytes(identity))[..20] };
+        var r = new ArtifactRef { Kind = ActivationSetLayout.TokenSetKind, Id = ContentIds.Of("ts-", identity) };
         if (store.Exists(r)) return r;
         using var writer = store.Create(r);
         var (rows, documents) = await Task.Run(() =>
@@ -117,7 +118,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         var model = loaded.Model;
         var hooks = mh.Hooks.Select((h, j) => model.ParseHook(h, $"models[{index}].hooks[{j}]")).Distinct().ToList();
         var identity = $"{tokenSetRef.Id}|{fingerprint}|{dtype}|{string.Join(",", hooks.Select(h => h.ToString()))}|{shardRows}";
-        var r = new ArtifactRef { Kind = ActivationSetLayout.Kind, Id = "as-" + Sha(System.Text.Encoding.UTF8.GetBytes(identity))[..20] };
+        var r = new ArtifactRef { Kind = ActivationSetLayout.Kind, Id = ContentIds.Of("as-", identity) };
         if (store.Exists(r)) return (r, true, 0);
 
         using var activity = telemetry.Source.StartActivity("activations.extract");
@@ -129,8 +130,8 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         var width = model.Width;
         var context0 = tokens.Context;
         using var writer = store.Create(r);
+        var set = new ActivationSetWriter(writer);
         var shard = new ShardBuffer(hooks.Select(h => h.ToString()).ToList(), shardRows, context0, width);
-        var shardIndex = 0;
         var clock = Stopwatch.StartNew();
         double flops = 0;
         for (long row = 0; row < tokens.Rows;)
@@ -149,7 +150,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
             var spent = model.ForwardFlops(rows, context0, blocks, logits: false);
             flops += spent;
             telemetry.AddFlops(spent, activity);
-            if (shard.Full) WriteShard(writer, shard, shardIndex++);
+            if (shard.Full) WriteShard(set, shard);
             row += rows;
             var done = row;
             context.Report(new OperationProgress
@@ -160,33 +161,25 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
                 Metrics = { ["tokens_per_second"] = done * context0 / Math.Max(1e-9, clock.Elapsed.TotalSeconds) },
             });
         }
-        if (shard.Rows > 0) WriteShard(writer, shard, shardIndex++);
-        var m = writer.Manifest;
+        if (shard.Rows > 0) WriteShard(set, shard);
+        var m = set.Describe(new ActivationSetInfo(r.Id, entry.Name, entry.Path, fingerprint, dtype, hooks.Select(h => h.ToString()).ToList(),
+            tokenSetRef.Id, context0, width, set.Shards, tokens.Tokens));
         m.SpecJson = identity;
-        m.Metadata["model"] = entry.Name;
-        m.Metadata["model_path"] = entry.Path;
-        m.Metadata["fingerprint"] = fingerprint;
-        m.Metadata["dtype"] = dtype;
-        m.Metadata["hooks"] = string.Join(",", hooks);
-        m.Metadata["token_set"] = tokenSetRef.Id;
-        m.Metadata["context"] = context0.ToString();
-        m.Metadata["width"] = width.ToString();
-        m.Metadata["shards"] = shardIndex.ToString();
-        m.Metrics["tokens"] = tokens.Tokens;
         m.Metrics["flops"] = flops;
         m.Metrics["seconds"] = clock.Elapsed.TotalSeconds;
+        m.Ledger = FlopLedger.Of(new LedgerEntry(FlopLedger.Extract, flops, tokens.Tokens, clock.Elapsed.TotalSeconds, r.Display())).ToProto();
         m.Metrics["tokens_per_second"] = tokens.Tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
         activity?.SetTag(StitchingTelemetry.TokensAttribute, tokens.Tokens);
         telemetry.TokensCounter.Add(tokens.Tokens);
         if (!CommitOrReuse(writer)) return (r, true, flops);
         log.LogInformation("extracted {Tokens} tokens x {Hooks} hooks of {Model} into {Ref} in {Seconds:F1} s", tokens.Tokens, hooks.Count, entry.Name, r.Id, clock.Elapsed.TotalSeconds);
-        for (var s = 0; s < shardIndex; s++) await cache.GetFileAsync(r, ActivationSetLayout.ShardFile(s), ct); // offer to the cache
+        for (var s = 0; s < set.Shards; s++) await cache.GetFileAsync(r, ActivationSetLayout.ShardFile(s), ct); // offer to the cache
         return (r, false, flops);
     }
 
-    private static void WriteShard(ArtifactWriter writer, ShardBuffer shard, int index)
+    private static void WriteShard(ActivationSetWriter set, ShardBuffer shard)
     {
-        writer.WriteFile(ActivationSetLayout.ShardFile(index), s => SafetensorsWriter.Write(s, shard.Tensors()));
+        set.WriteShard(shard.Tensors());
         shard.Clear();
     }
 
@@ -196,6 +189,4 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         try { writer.Commit(); return true; }
         catch (StitchingException e) when (e.Kind == ErrorKind.AlreadyExists) { return false; }
     }
-
-    private static string Sha(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 }

@@ -1,3 +1,4 @@
+using Stitching.Core.Activations;
 using System.Runtime.InteropServices;
 using Stitching.Core.Tensors;
 using static TorchSharp.torch;
@@ -46,10 +47,10 @@ internal sealed class ShardBuffer(IReadOnlyList<string> hooks, int capacityRows,
     {
         var n = Rows * context;
         var list = hooks.Select((h, j) => new HostTensor(h, DType.F32, [n, width], _activations[j].AsMemory(0, n * width * sizeof(float)))).ToList();
-        list.Add(new HostTensor("token_ids", DType.I32, [n], MemoryMarshal.AsBytes(_tokenIds.AsSpan(0, n)).ToArray()));
-        list.Add(new HostTensor("special", DType.U8, [n], _special.AsMemory(0, n)));
-        list.Add(new HostTensor("row", DType.I32, [n], MemoryMarshal.AsBytes(_row.AsSpan(0, n)).ToArray()));
-        list.Add(new HostTensor("position", DType.I32, [n], MemoryMarshal.AsBytes(_position.AsSpan(0, n)).ToArray()));
+        list.Add(new HostTensor(ActivationSetLayout.TokenIdsTensor, DType.I32, [n], MemoryMarshal.AsBytes(_tokenIds.AsSpan(0, n)).ToArray()));
+        list.Add(new HostTensor(ActivationSetLayout.SpecialTensor, DType.U8, [n], _special.AsMemory(0, n)));
+        list.Add(new HostTensor(ActivationSetLayout.RowTensor, DType.I32, [n], MemoryMarshal.AsBytes(_row.AsSpan(0, n)).ToArray()));
+        list.Add(new HostTensor(ActivationSetLayout.PositionTensor, DType.I32, [n], MemoryMarshal.AsBytes(_position.AsSpan(0, n)).ToArray()));
         return list;
     }
 

@@ -4,6 +4,7 @@ using Stitching.Core.Errors;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
 using Stitching.Models.Tokenization;
+using BosPolicy = Stitching.Models.Tokenization.BosPolicy;
 
 namespace Stitching.Activations.Extraction;
 
@@ -23,11 +24,11 @@ public static class TokenSet
     public static (long Rows, long Documents) Build(IEnumerable<string> documents, HfTokenizer tokenizer, TokenSetSpec spec, TokenSetWriter output, CancellationToken ct)
     {
         var context = output.Context;
-        var bos = spec.BosPolicy switch
+        var bos = Runtime.BosPolicies.From(spec.BosPolicy, "tokens.bos_policy") switch
         {
-            Contracts.Activations.V1.BosPolicy.Always => tokenizer.BosId ?? throw StitchingException.FailedPrecondition("tokens.bos_policy: ALWAYS but the tokenizer has no BOS token; use NEVER.", "tokens.bos_policy"),
-            Contracts.Activations.V1.BosPolicy.Never => (int?)null,
-            _ => tokenizer.EncodeWithPolicy("a", Stitching.Models.Tokenization.BosPolicy.Model).Ids is [var first, ..] && first == tokenizer.BosId ? tokenizer.BosId : null,
+            BosPolicy.Always => tokenizer.BosId ?? throw StitchingException.FailedPrecondition("tokens.bos_policy: ALWAYS but the tokenizer has no BOS token; use NEVER.", "tokens.bos_policy"),
+            BosPolicy.Never => (int?)null,
+            _ => tokenizer.EncodeWithPolicy("a", BosPolicy.Model).Ids is [var first, ..] && first == tokenizer.BosId ? tokenizer.BosId : null,
         };
         var eos = tokenizer.EosId;
         var perRow = bos is null ? context : context - 1;

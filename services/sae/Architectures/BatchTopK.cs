@@ -1,5 +1,5 @@
 using TorchSharp;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Architectures;

@@ -1,4 +1,4 @@
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Architectures;

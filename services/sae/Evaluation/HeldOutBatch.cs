@@ -1,5 +1,5 @@
 using Stitching.Core.Metrics;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using Stitching.Sae.Training;
 using static TorchSharp.torch;
 

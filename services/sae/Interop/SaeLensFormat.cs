@@ -4,7 +4,7 @@ using Stitching.Core.Errors;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
 using Stitching.Sae.Architectures;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 
 namespace Stitching.Sae.Interop;
 

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Stitching.Core.Errors;
 using Stitching.Core.Safetensors;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 
 namespace Stitching.Sae.Interop;
 

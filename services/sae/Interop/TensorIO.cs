@@ -1,7 +1,7 @@
 using Stitching.Core.Errors;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Interop;

@@ -1,14 +1,18 @@
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Sae.V1;
 using Stitching.Core.Artifacts;
+using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
 using Stitching.Sae.Interop;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using Stitching.Sae.Training;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
+
+using FlopLedger = Stitching.Core.Compute.FlopLedger;
+using LedgerEntry = Stitching.Core.Compute.LedgerEntry;
 
 namespace Stitching.Sae.Storage;
 
@@ -18,13 +22,13 @@ namespace Stitching.Sae.Storage;
 /// </summary>
 public static class SaeArtifacts
 {
-    public const string Kind = "sae";
+    public const string Kind = ArtifactKinds.Sae;
     public const string InitDecoderFile = "init_decoder.safetensors";
 
     /// <summary>Writes a new "sae" artifact; returns what Describe would answer.</summary>
     public static SaeInfo Save(ArtifactStore store, ArtifactRef r, SaeParameters sae, IReadOnlyDictionary<string, double>? metrics = null,
         IReadOnlyDictionary<string, string>? metadata = null, TrainingLog? log = null, Tensor? initDecoder = null, string specJson = "",
-        Evaluation.HeldOutLog? heldOut = null)
+        Evaluation.HeldOutLog? heldOut = null, FlopLedger? ledger = null)
     {
         using var writer = store.Create(r);
         writer.WriteFile(SaeLensFormat.ConfigFile, SaeLensFormat.ConfigJson(sae.Config));
@@ -40,6 +44,7 @@ public static class SaeArtifacts
         foreach (var (k, v) in metadata ?? new Dictionary<string, string>()) writer.Manifest.Metadata[k] = v;
         foreach (var (k, v) in metrics ?? new Dictionary<string, double>()) writer.Manifest.Metrics[k] = v;
         writer.Manifest.SpecJson = specJson;
+        if (ledger is not null) writer.Manifest.Ledger = ledger.ToProto();
         return Describe(writer.Commit(), sae.Config);
     }
 
@@ -78,13 +83,11 @@ public static class SaeArtifacts
         };
         info.Metrics.Add(m.Metrics);
         info.Metadata.Add(m.Metadata);
+        info.Ledger = m.Ledger().ToProto();
         return info;
     }
 
-    private static void RequireSae(ArtifactStore store, ArtifactRef? r, string field)
-    {
-        if (r is null || string.IsNullOrEmpty(r.Id)) throw StitchingException.InvalidArgument(field, "name an SAE artifact (kind \"sae\", id).");
-        if (r.Kind != Kind) throw StitchingException.InvalidArgument(field + ".kind", $"is '{r.Kind}'; SAEs are artifacts of kind \"{Kind}\".");
-        if (!store.Exists(r)) throw StitchingException.NotFound($"SAE {r.Kind}/{r.Id} does not exist; train, transfer or import one first.", field);
-    }
+    public const string HowToMake = "train, transfer or import one first.";
+
+    private static void RequireSae(ArtifactStore store, ArtifactRef? r, string field) => store.Require(r, Kind, field, HowToMake);
 }

@@ -1,5 +1,6 @@
+using Stitching.Sae.Data;
 using Stitching.Sae.Architectures;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Training;

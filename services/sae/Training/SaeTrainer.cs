@@ -1,7 +1,7 @@
 using TorchSharp;
 using Stitching.Core.Compute;
 using Stitching.Core.Metrics;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Training;

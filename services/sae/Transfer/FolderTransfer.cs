@@ -1,6 +1,7 @@
 using Stitching.Core.Safetensors;
+using Stitching.Core.Stitches;
 using Stitching.Sae.Interop;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Transfer;
@@ -16,7 +17,7 @@ public static class FolderTransfer
         using var scope = NewDisposeScope();
         using var source = SaeLensFormat.ReadFolder(saeFolder, "--sae");
         using var reader = SafetensorsReader.Open(stitchFile);
-        var stitch = AffineStitch.Read(reader, "--stitch");
+        var stitch = StitchFile.ToStitch(StitchFile.Read(reader, "--stitch"), "--stitch");
         using var transferred = Compose(source, stitch, renormalize, model, hook);
         SaeLensFormat.WriteFolder(outFolder, transferred);
         return transferred.Config;

@@ -1,5 +1,6 @@
 using Stitching.Core.Errors;
-using Stitching.Sae.Model;
+using Stitching.Core.Stitches;
+using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Transfer;

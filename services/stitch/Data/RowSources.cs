@@ -22,8 +22,8 @@ public sealed class RowSources(ArtifactStore store, IShardCache cache)
         switch (r.Kind)
         {
             case ActivationSetLayout.Kind:
-                var manifest = store.GetManifest(r);
-                return new ActivationSetSource(r, manifest, ActivationSetLayout.ChooseHook(manifest, source.Tensor, field + ".tensor"), cache, field);
+                var set = ActivationSetReader.Open(store, cache, r, field + ".artifact");
+                return new ActivationSetSource(set, set.Info.ChooseHook(source.Tensor, field + ".tensor"), field);
             case TensorFileSource.Kind:
                 var file = string.IsNullOrEmpty(source.File) ? DefaultFile : source.File;
                 var reader = new SafetensorsReader(store.OpenRead(r, file), $"{r.Display()}/{file}");

@@ -1,3 +1,4 @@
+using Stitching.Core.Stitches;
 using Stitching.Core.Compute;
 using TorchSharp;
 using TorchSharp.Modules;

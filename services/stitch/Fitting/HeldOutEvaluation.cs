@@ -1,3 +1,4 @@
+using Stitching.Core.Stitches;
 using Stitching.Core.Metrics;
 using static TorchSharp.torch;
 

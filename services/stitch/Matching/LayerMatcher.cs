@@ -1,6 +1,4 @@
 using Stitching.Core.Activations;
-using Stitching.Contracts.Common.V1;
-using Stitching.Core.Caching;
 using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Metrics;
@@ -18,19 +16,19 @@ namespace Stitching.Stitch.Matching;
 /// on the other); held-out least-squares FVU of both directions (fitted on one half). The embedding output
 /// blocks.0.hook_resid_pre is left out of the candidates unless asked for. The rule picks l_B per l_A.
 /// </summary>
-public sealed class LayerMatcher(IShardCache cache, TorchWorker worker)
+public sealed class LayerMatcher(TorchWorker worker)
 {
-    public async Task<LayerMatch> MatchAsync(ArtifactManifest a, ArtifactManifest b, MatchSettings settings, CancellationToken ct)
+    public async Task<LayerMatch> MatchAsync(ActivationSetReader a, ActivationSetReader b, MatchSettings settings, CancellationToken ct)
     {
-        if (a.Metadata.GetValueOrDefault("token_set") != b.Metadata.GetValueOrDefault("token_set"))
+        if (a.Info.TokenSet != b.Info.TokenSet)
             throw StitchingException.InvalidArgument("activation_set_b", "is over a different TokenSet from activation_set_a; extract both models in one paired extraction.");
-        var hooksA = Hooks(a, settings.HooksA, settings.IncludeEmbeddings, "hooks_a");
-        var hooksB = Hooks(b, settings.HooksB, settings.IncludeEmbeddings, "hooks_b");
+        var hooksA = Hooks(a.Info, settings.HooksA, settings.IncludeEmbeddings, "hooks_a");
+        var hooksB = Hooks(b.Info, settings.HooksB, settings.IncludeEmbeddings, "hooks_b");
         // Oversample by 1/8 for special tokens; the stride spreads the sample over every shard.
-        var total = ActivationSetLayout.Tokens(a);
+        var total = a.Info.Tokens;
         var stride = Math.Max(1, total / (settings.Tokens + settings.Tokens / 8));
-        var sa = await TokenSample.ReadAsync(cache, a, hooksA, stride, ct);
-        var sb = await TokenSample.ReadAsync(cache, b, hooksB, stride, ct);
+        var sa = await TokenSample.ReadAsync(a, hooksA, stride, ct);
+        var sb = await TokenSample.ReadAsync(b, hooksB, stride, ct);
         if (sa.TokenIds.Count != sb.TokenIds.Count || !sa.TokenIds.SequenceEqual(sb.TokenIds))
             throw StitchingException.InvalidArgument("activation_set_b", "holds other tokens than activation_set_a; they must hold the same TokenSet rows.");
         var keep = Enumerable.Range(0, sa.TokenIds.Count).Where(i => sa.Special[i] == 0).ToArray();
@@ -81,17 +79,15 @@ public sealed class LayerMatcher(IShardCache cache, TorchWorker worker)
         return ReconstructionMetrics.Fvu(yTest, xTest.to(ScalarType.Float64).matmul(solution.P) + solution.B);
     }
 
-    private static List<string> Hooks(ArtifactManifest m, IReadOnlyCollection<string> asked, bool includeEmbeddings, string field)
+    private static List<string> Hooks(ActivationSetInfo set, IReadOnlyCollection<string> asked, bool includeEmbeddings, string field)
     {
-        var all = ActivationSetLayout.Hooks(m);
         if (asked.Count == 0)
         {
-            var candidates = all.Where(h => includeEmbeddings || h != ActivationSetLayout.EmbeddingHook).ToList();
+            var candidates = set.Hooks.Where(h => includeEmbeddings || h != ActivationSetLayout.EmbeddingHook).ToList();
             return candidates.Count > 0 ? candidates
-                : throw StitchingException.InvalidArgument(field, $"activation set {m.Ref.Id} holds only the embedding output {ActivationSetLayout.EmbeddingHook}; extract deeper hooks or set include_embeddings.");
+                : throw StitchingException.InvalidArgument(field, $"activation set {set.Id} holds only the embedding output {ActivationSetLayout.EmbeddingHook}; extract deeper hooks or set include_embeddings.");
         }
-        foreach (var h in asked)
-            if (!all.Contains(h)) throw StitchingException.InvalidArgument(field, $"hook '{h}' is not in activation set {m.Ref.Id}; it has: {string.Join(", ", all)}.");
+        set.RequireHooks(asked, field);
         return asked.ToList();
     }
 }

@@ -1,8 +1,4 @@
 using Stitching.Core.Activations;
-using System.Runtime.InteropServices;
-using Stitching.Contracts.Common.V1;
-using Stitching.Core.Caching;
-using Stitching.Core.Safetensors;
 
 namespace Stitching.Stitch.Matching;
 
@@ -13,22 +9,20 @@ namespace Stitching.Stitch.Matching;
 /// </summary>
 public sealed record TokenSample(Dictionary<string, List<float>> Values, List<int> TokenIds, List<byte> Special, int Width)
 {
-    public static async Task<TokenSample> ReadAsync(IShardCache cache, ArtifactManifest m, IReadOnlyList<string> hooks, long stride, CancellationToken ct)
+    public static async Task<TokenSample> ReadAsync(ActivationSetReader set, IReadOnlyList<string> hooks, long stride, CancellationToken ct)
     {
-        var sample = new TokenSample(hooks.ToDictionary(h => h, _ => new List<float>()), [], [], ActivationSetLayout.Width(m));
-        var shards = ActivationSetLayout.Shards(m);
+        var sample = new TokenSample(hooks.ToDictionary(h => h, _ => new List<float>()), [], [], set.Info.Width);
         long first = 0; // global index of the shard's first token
-        for (var s = 0; s < shards; s++)
+        for (var s = 0; s < set.Info.Shards; s++)
         {
-            var file = ActivationSetLayout.ShardFile(s);
-            using var reader = SafetensorsReader.FromBytes((await cache.GetFileAsync(m.Ref, file, ct)).Bytes, $"{m.Ref.Id}/{file}");
-            var ids = MemoryMarshal.Cast<byte, int>(reader.Read("token_ids").Data.Span).ToArray();
-            var special = reader.Read("special").Data.ToArray();
+            using var shard = await set.ReadAsync(s, ct);
+            var ids = shard.TokenIds();
+            var special = shard.Special() ?? new byte[ids.Length];
             var rows = new List<int>();
             for (var i = (int)((stride - first % stride) % stride); i < ids.Length; i += (int)stride) rows.Add(i);
             foreach (var h in hooks)
             {
-                var values = reader.Read(h).ToFloats();
+                var values = shard.Values(h);
                 foreach (var r in rows) sample.Values[h].AddRange(values.AsSpan(r * sample.Width, sample.Width));
             }
             foreach (var r in rows)

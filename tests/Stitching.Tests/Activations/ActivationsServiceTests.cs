@@ -45,11 +45,11 @@ public class ActivationsServiceTests
         Assert.True((await client.DescribeModelAsync(new DescribeModelRequest { Model = Tiny() })).Loaded);
 
         const string text = "The stitch maps the residual stream of one model onto another.";
-        var tokens = await client.TokenizeAsync(new TokenizeRequest { Model = "tiny-a", Texts = { text } });
+        var tokens = await client.TokenizeAsync(new TokenizeRequest { Model = new ModelSpec { Model = "tiny-a" }, Texts = { text } });
         var t = tokens.Texts.Single();
         Assert.True(t.Ids.Count < text.Length, "BPE merges should shorten the text");
         Assert.Equal(text, string.Concat(t.Starts.Zip(t.Ends, (s, e) => text[s..e])));
-        Assert.Equal(text, (await client.DetokenizeAsync(new DetokenizeRequest { Model = "tiny-a", Ids = { t.Ids } })).Text);
+        Assert.Equal(text, (await client.DetokenizeAsync(new DetokenizeRequest { Model = new ModelSpec { Model = "tiny-a" }, Ids = { t.Ids } })).Text);
 
         Assert.True((await client.UnloadModelAsync(new UnloadModelRequest { Model = Tiny() })).Unloaded);
         Assert.False((await client.DescribeModelAsync(new DescribeModelRequest { Model = Tiny() })).Loaded);

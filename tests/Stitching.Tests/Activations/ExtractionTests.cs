@@ -84,7 +84,7 @@ public class ExtractionTests
         // the token rows are the corpus tokenized and joined with EOS, as the TokenSet says
         var tokenized = await new ActivationsService.ActivationsServiceClient(server.Channel).TokenizeAsync(new TokenizeRequest
         {
-            Model = "tiny-a", Texts = { TinyModels.Documents()[0] }, BosPolicy = BosPolicy.Never,
+            Model = new ModelSpec { Model = "tiny-a" }, Texts = { TinyModels.Documents()[0] }, BosPolicy = BosPolicy.Never,
         });
         Assert.Equal(tokenized.Texts[0].Ids.Take(16), MemoryMarshal.Cast<byte, int>(tokens[0].contiguous().bytes).ToArray());
 

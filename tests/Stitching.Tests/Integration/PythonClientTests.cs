@@ -1,3 +1,4 @@
+using Stitching.Client;
 using System.Text.RegularExpressions;
 using Stitching.Core.Tensors;
 using Stitching.Contracts.Common.V1;

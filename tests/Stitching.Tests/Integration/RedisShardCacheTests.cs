@@ -1,3 +1,4 @@
+using Stitching.Client;
 using Grpc.Health.V1;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;

@@ -1,3 +1,4 @@
+using Stitching.Client;
 using Grpc.Core;
 using Stitching.Core.Tensors;
 using Stitching.Contracts.Common.V1;

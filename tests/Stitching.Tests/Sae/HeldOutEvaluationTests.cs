@@ -83,7 +83,7 @@ print(repr(float(fvu)), repr(float((f != 0).sum(axis=1).mean())), x.shape[0])
         Assert.True(log.Rows[^1].Fvu < log.Rows[0].Fvu, "training improved the held-out FVU");
     }
 
-    private static Stitching.Sae.Model.SaeConfig SaeConfigOf(ArtifactStore store, ArtifactRef r) =>
+    private static Stitching.Sae.Weights.SaeConfig SaeConfigOf(ArtifactStore store, ArtifactRef r) =>
         SaeLensFormat.ParseConfig(store.ReadAllBytes(r, SaeLensFormat.ConfigFile), r.Id, "sae");
 
     [Fact]

@@ -1,10 +1,12 @@
+using Stitching.Core.Stitches;
 using Stitching.Core.Activations;
 using Stitching.Contracts.Common.V1;
 using Stitching.Core.Artifacts;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using Stitching.Sae.Training;
+using Stitching.Sae.Data;
 using Stitching.Sae.Transfer;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
@@ -66,8 +68,8 @@ public static class SaeFixtures
         var n = rows.Length / d;
         var r = new ArtifactRef { Kind = ActivationSetLayout.Kind, Id = id };
         using var writer = store.Create(r);
-        var shards = 0;
-        for (var start = 0; start < n; start += shardRows, shards++)
+        var set = new ActivationSetWriter(writer);
+        for (var start = 0; start < n; start += shardRows)
         {
             var count = Math.Min(shardRows, n - start);
             var values = rows.AsSpan(start * d, count * d).ToArray();
@@ -75,16 +77,12 @@ public static class SaeFixtures
             special[0] = 1; // first row of each shard is "BOS": training must drop it
             var values2 = (float[])values.Clone();
             for (var j = 0; j < d; j++) values2[j] = 1000f; // an outlier only visible if special rows leak in
-            writer.WriteFile(ActivationSetLayout.ShardFile(shards), SafetensorsWriter.ToBytes([
+            set.WriteShard([
                 HostTensor.FromFloats(hook, values2, count, d),
-                new HostTensor("special", Stitching.Core.Tensors.DType.U8, [count], special),
-            ]));
+                new HostTensor(ActivationSetLayout.SpecialTensor, Stitching.Core.Tensors.DType.U8, [count], special),
+            ]);
         }
-        writer.Manifest.Metadata["hooks"] = hook;
-        writer.Manifest.Metadata["width"] = d.ToString();
-        writer.Manifest.Metadata["shards"] = shards.ToString();
-        writer.Manifest.Metadata["tokens"] = n.ToString();
-        writer.Manifest.Metadata["model"] = model;
+        set.Describe(new ActivationSetInfo(id, model, "", "", "float32", [hook], "planted-tokens", 1, d, 0, n));
         writer.Commit();
         return r;
     }

@@ -1,3 +1,4 @@
+using Stitching.Core.Stitches;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Stitching.Contracts.Common.V1;
@@ -128,35 +129,82 @@ public class SaeServiceTests
         var set = PlantedSet(server, "as-planted", 3);
         var source = (await FinishAsync(server, (await client.TrainAsync(Request(set, 128 * 300))).Id)).Result.Unpack<TrainResult>().Sae;
 
-        // An (almost) identity stitch A -> B stored as a "stitch" artifact with its fitting FLOPs.
+        // An (almost) identity stitch A -> B stored as a "stitch" artifact whose ledger holds its fitting FLOPs.
         var stitchRef = new ArtifactRef { Kind = "stitch", Id = "st-test" };
         using (var w = Store(server).Create(stitchRef))
         {
-            var s = new Stitching.Sae.Transfer.AffineStitch(eye(D) * 1.5, zeros(D), eye(D) / 1.5, zeros(D));
+            var s = new AffineStitch(eye(D) * 1.5, zeros(D), eye(D) / 1.5, zeros(D));
             w.WriteFile("stitch.safetensors", SaeFixtures.StitchBytes(s));
-            w.Manifest.Metrics["flops"] = 1e6;
+            w.Manifest.Ledger = new FlopLedger { Entries = { new LedgerEntry { Phase = "stitch.fit", Flops = 1e6, Tokens = 500 } }, TotalFlops = 1e6 };
             w.Commit();
         }
         var transferred = await client.TransferAsync(new TransferRequest { Sae = source.Ref, Stitch = stitchRef, RenormalizeDecoder = true, Model = "planted-b" });
-        Assert.Equal(1e6, transferred.Metrics["stitch_flops"]);
+        Assert.Equal([("stitch.fit", 1e6)], transferred.Ledger.Entries.Select(e => (e.Phase, e.Flops)));
         Assert.Equal("planted-b", transferred.Model);
 
         var scratch = (await FinishAsync(server, (await client.TrainAsync(Request(set, 128 * 200))).Id)).Result.Unpack<TrainResult>().Sae;
         var warmRequest = Request(set, 128 * 200);
         warmRequest.Init = transferred.Ref;
-        var warm = (await FinishAsync(server, (await client.TrainAsync(warmRequest)).Id)).Result.Unpack<TrainResult>().Sae;
-        Assert.Equal(1e6 + 200 * 10.0 * 128 * D * Latents, warm.Metrics["flops"]);
+        var warmResult = (await FinishAsync(server, (await client.TrainAsync(warmRequest)).Id)).Result.Unpack<TrainResult>();
+        var warm = warmResult.Sae;
+        // docs/flops.md: a step on m tokens is forward x W_enc and f W_dec (2 matmuls of 2 m d M) and backward
+        // dW_dec, df, dW_enc (3 more): 10 m d M.
+        var training = 200 * 10.0 * 128 * D * Latents;
+        Assert.Equal([("stitch.fit", 1e6), ("sae.train", training)], warm.Ledger.Entries.Select(e => (e.Phase, e.Flops)));
+        Assert.Equal(1e6 + training, warm.Ledger.TotalFlops);
+        Assert.Equal(1e6 + training, warmResult.Flops);
+        Assert.Equal(1e6 + training, warm.Metrics["flops"]);
+        Assert.Equal([("sae.train", training)], scratch.Ledger.Entries.Select(e => (e.Phase, e.Flops)));
 
         var cmp = await client.CompareAsync(new CompareRequest { Scratch = scratch.Ref, Warm = warm.Ref, Thresholds = { 0.5, 0.8 } });
         Assert.Equal(4, cmp.Rows.Count); // the two given, then 90% and 95% of scratch's final EV
         Assert.Equal([false, false, true, true], cmp.Rows.Select(r => r.RelativeToScratchFinal));
         Assert.Equal(1e6, cmp.StitchFlops);
-        var row = cmp.Rows[0];
-        Assert.True(row.WarmFlops > 0 && row.ScratchFlops > 0);
-        Assert.Equal((row.ScratchFlops - row.WarmFlops) / row.ScratchFlops, row.RelativeSaving, 12);
-        Assert.True(row.WarmFlops < row.ScratchFlops, "a warm start from a well-trained SAE through an exact stitch must reach 50% sooner");
+        Assert.Equal("training_batch", cmp.MeasuredOn);
+        // Independently of WarmStartComparison: read both training logs as JSON, average explained variance
+        // over the last 5 log rows, take the ledger FLOPs of the first row at or above each threshold.
+        var (scratchLog, warmLog) = (LogOf(server, scratch.Ref), LogOf(server, warm.Ref));
+        Assert.Equal(1e6 + 5 * 10.0 * 128 * D * Latents, warmLog[0].Flops); // the first log row (step 5) sits on the stitch's FLOPs
+        var scratchFinal = Moving(scratchLog)[^1];
+        Assert.Equal(scratchFinal, cmp.ScratchFinalExplainedVariance, 12);
+        foreach (var row in cmp.Rows)
+        {
+            var ev = row.RelativeToScratchFinal ? row.Threshold * scratchFinal : row.Threshold;
+            var (s0, w0) = (FirstReaching(scratchLog, ev), FirstReaching(warmLog, ev));
+            Assert.Equal(s0 ?? 0, row.ScratchFlops);
+            Assert.Equal(w0 ?? 0, row.WarmFlops);
+            if (s0 is { } sf && w0 is { } wf) Assert.Equal((sf - wf) / sf, row.RelativeSaving, 12);
+            else Assert.True(double.IsNaN(row.RelativeSaving));
+        }
+        var first = cmp.Rows[0];
+        Assert.True(first.WarmFlops > 0 && first.WarmFlops < first.ScratchFlops, "a warm start from a well-trained SAE through an exact stitch must reach 50% sooner");
         Assert.True(cmp.WarmDecoderCosine > cmp.ScratchDecoderCosine, $"warm rows rotate less: {cmp.WarmDecoderCosine} vs {cmp.ScratchDecoderCosine}");
-        Assert.True(cmp.ScratchFit.Beta > 0 && cmp.ScratchFit.Points > 10);
+        // The power law, fitted here by least squares of log FVU on log FLOPs over the log rows.
+        var pts = scratchLog.Where(r => r.Flops > 0 && r.Fvu > 0).Select(r => (X: Math.Log(r.Flops), Y: Math.Log(r.Fvu))).ToList();
+        var (mx, my) = (pts.Average(p => p.X), pts.Average(p => p.Y));
+        var slope = pts.Sum(p => (p.X - mx) * (p.Y - my)) / pts.Sum(p => (p.X - mx) * (p.X - mx));
+        Assert.Equal(-slope, cmp.ScratchFit.Beta, 9);
+        Assert.Equal(pts.Count, cmp.ScratchFit.Points);
+    }
+
+    private sealed record LogRow(double Flops, double Fvu);
+
+    private static List<LogRow> LogOf(TestServer server, ArtifactRef sae)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(Store(server).ReadAllBytes(sae, "training_log.json"));
+        double Get(System.Text.Json.JsonElement e, string name) =>
+            e.EnumerateObject().First(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase)).Value.GetDouble();
+        return json.RootElement.EnumerateArray().Select(e => new LogRow(Get(e, "flops"), Get(e, "fvu"))).ToList();
+    }
+
+    private static double[] Moving(List<LogRow> log) =>
+        log.Select((_, i) => log.Skip(Math.Max(0, i - 4)).Take(Math.Min(i + 1, 5)).Average(r => 1 - r.Fvu)).ToArray();
+
+    private static double? FirstReaching(List<LogRow> log, double ev)
+    {
+        var ma = Moving(log);
+        for (var i = 0; i < log.Count; i++) if (ma[i] >= ev) return log[i].Flops;
+        return null;
     }
 
     [Fact]
@@ -168,8 +216,7 @@ public class SaeServiceTests
         SaeLensFormat.WriteFolder(saeDir, sae);
         var stitch = SaeFixtures.RandomStitch(8, 12, 4);
         File.WriteAllBytes(stitchFile, SaeFixtures.StitchBytes(stitch));
-        var cli = Path.Combine(Python.RepoRoot(), "cli/Stitching.Cli/bin/Debug/net10.0/stitch");
-        var output = Python.RunProgram(cli, "sae", "transfer", "--sae", saeDir, "--stitch", stitchFile, "--out", outDir);
+        var output = Python.RunProgram("dotnet", StitchCli.Dll(), "sae", "transfer", "--sae", saeDir, "--stitch", stitchFile, "--out", outDir);
         Assert.Contains("d_in 12", output);
         using var back = SaeLensFormat.ReadFolder(outDir);
         var x = randn(30, 12, generator: new Generator(1));

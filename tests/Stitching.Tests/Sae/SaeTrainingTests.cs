@@ -1,5 +1,6 @@
-using Stitching.Sae.Model;
+using Stitching.Sae.Weights;
 using Stitching.Sae.Training;
+using Stitching.Sae.Data;
 using static TorchSharp.torch;
 
 namespace Stitching.Tests.Sae;

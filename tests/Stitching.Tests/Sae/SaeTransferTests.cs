@@ -1,4 +1,5 @@
-using Stitching.Sae.Model;
+using Stitching.Core.Stitches;
+using Stitching.Sae.Weights;
 using Stitching.Sae.Transfer;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using Stitching.Core.Stitches;
 using Stitching.Stitch.Fitting;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

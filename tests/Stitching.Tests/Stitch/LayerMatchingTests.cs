@@ -69,10 +69,10 @@ public class PlantedLayerMatchTests
     {
         var r = new Stitching.Contracts.Common.V1.ArtifactRef { Kind = Stitching.Core.Activations.ActivationSetLayout.Kind, Id = id };
         using var writer = store.Create(r);
+        var set = new Stitching.Core.Activations.ActivationSetWriter(writer);
         const int shardRows = 4096;
-        var shards = 0;
         var d = (int)hooks.Values.First().shape[1];
-        for (var start = 0; start < tokens.Length; start += shardRows, shards++)
+        for (var start = 0; start < tokens.Length; start += shardRows)
         {
             var count = Math.Min(shardRows, tokens.Length - start);
             var tensors = hooks.Select(h => Stitching.Core.Tensors.TorchTensors.ToHost(h.Value[start..(start + count)].contiguous(), h.Key)).ToList();
@@ -81,13 +81,9 @@ public class PlantedLayerMatchTests
             special[0] = 1;
             tensors.Add(new Stitching.Core.Tensors.HostTensor("token_ids", Stitching.Core.Tensors.DType.I32, [count], System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.AsSpan()).ToArray()));
             tensors.Add(new Stitching.Core.Tensors.HostTensor("special", Stitching.Core.Tensors.DType.U8, [count], special));
-            writer.WriteFile(Stitching.Core.Activations.ActivationSetLayout.ShardFile(shards), Stitching.Core.Safetensors.SafetensorsWriter.ToBytes(tensors));
+            set.WriteShard(tensors);
         }
-        writer.Manifest.Metadata["hooks"] = string.Join(",", hooks.Keys);
-        writer.Manifest.Metadata["width"] = d.ToString();
-        writer.Manifest.Metadata["shards"] = shards.ToString();
-        writer.Manifest.Metadata["token_set"] = "planted-tokens";
-        writer.Manifest.Metrics["tokens"] = tokens.Length;
+        set.Describe(new Stitching.Core.Activations.ActivationSetInfo(id, "planted", "", "", "float32", hooks.Keys.ToList(), "planted-tokens", 1, d, 0, tokens.Length));
         writer.Commit();
         return r;
     }

@@ -1,3 +1,4 @@
+using Stitching.Client;
 using Grpc.Core;
 using Stitching.Contracts.Activations.V1;
 using Stitching.Contracts.Common.V1;
@@ -107,7 +108,42 @@ public class SpliceTests
             Assert.Equal(forward.MeanLoss, row.Ce, 6);
             Assert.Equal(forward.MeanLoss, row.CleanCe, 6);
         }
-        Assert.All(splice.Rows, r => Assert.True(double.IsFinite(r.Ce) && double.IsFinite(r.ZeroAblationCe) && double.IsFinite(r.MeanAblationCe)));
-        Assert.NotEqual(splice.Rows[0].Ce, splice.Rows[3].Ce); // B->A really ran a spliced stream
+        // Independently: capture each model's stream at its splice point, apply the stitch's tensors here
+        // (h P + b, row-vector convention), start the other model there; floors by replacing the stream
+        // with zeros or with its mean over all tokens (Replace, not the Ablate path the evaluator uses).
+        var stitch = (await TensorTransfer.ReadAsync(artifacts, fit.Stitch, file: "stitch.safetensors")).ToDictionary(t => t.Name, t => TorchTensors.ToTorch(t));
+        async Task<(double Loss, torch.Tensor Stream)> Clean(string model, string hook)
+        {
+            var f = await activations.ForwardAsync(new ForwardRequest { Model = new ModelSpec { Model = model }, TokenIds = idsProto, ReturnLoss = true, Capture = { hook } });
+            return (f.MeanLoss, TorchTensors.ToTorch(TensorCodec.FromProto(f.Captured[0])));
+        }
+        async Task<double> Started(string model, int layer, torch.Tensor residual) => (await activations.ForwardAsync(new ForwardRequest
+        {
+            Model = new ModelSpec { Model = model }, TokenIds = idsProto, ReturnLoss = true, StartLayer = layer,
+            StartResidual = TensorCodec.ToProto(TorchTensors.ToHost(residual.contiguous(), "r")),
+        })).MeanLoss;
+        async Task<double> Replaced(string model, string hook, torch.Tensor value) => (await activations.ForwardAsync(new ForwardRequest
+        {
+            Model = new ModelSpec { Model = model }, TokenIds = idsProto, ReturnLoss = true,
+            Interventions = { new Intervention { Hook = hook, Replace = TensorCodec.ToProto(TorchTensors.ToHost(value.contiguous(), "v")) } },
+        })).MeanLoss;
+        var (cleanA, hA) = await Clean("tiny-a", "blocks.1.hook_resid_pre");
+        var (cleanB, hB) = await Clean("tiny-b", "blocks.2.hook_resid_pre");
+        var aToB = await Started("tiny-b", 2, hA.matmul(stitch["P_up"]) + stitch["b_up"]);
+        var bToA = await Started("tiny-a", 1, hB.matmul(stitch["P_down"]) + stitch["b_down"]);
+        var zeroB = await Replaced("tiny-b", "blocks.2.hook_resid_pre", torch.zeros_like(hB));
+        var meanB = await Replaced("tiny-b", "blocks.2.hook_resid_pre", hB.reshape(-1, hB.shape[^1]).to(torch.ScalarType.Float64).mean([0]).to(torch.ScalarType.Float32).expand_as(hB));
+        var meanA = await Replaced("tiny-a", "blocks.1.hook_resid_pre", hA.reshape(-1, hA.shape[^1]).to(torch.ScalarType.Float64).mean([0]).to(torch.ScalarType.Float32).expand_as(hA));
+        var rowAB = splice.Rows.Single(r => r.Run == "A->B");
+        Assert.Equal(aToB, rowAB.Ce, 4);
+        Assert.Equal(cleanB, rowAB.CleanCe, 5);
+        Assert.Equal(zeroB, rowAB.ZeroAblationCe, 4);
+        Assert.Equal(meanB, rowAB.MeanAblationCe, 4);
+        Assert.Equal((meanB - aToB) / (meanB - cleanB), rowAB.LossRecovered, 3);
+        var rowBA = splice.Rows.Single(r => r.Run == "B->A");
+        Assert.Equal(bToA, rowBA.Ce, 4);
+        Assert.Equal(meanA, rowBA.MeanAblationCe, 4);
+        Assert.Equal((meanA - bToA) / (meanA - cleanA), rowBA.LossRecovered, 3);
+        Assert.True(Math.Abs(rowBA.Ce - cleanA) > 1e-3, "B->A really ran a spliced stream");
     }
 }

@@ -1,7 +1,7 @@
 using Stitching.Activations.Extraction;
 using Stitching.Contracts.Activations.V1;
 using Stitching.Models.Tokenization;
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 using Stitching.Zoo.Labels;
 
 namespace Stitching.Tests.Zoo;

@@ -1,4 +1,4 @@
-using Stitching.Zoo.Brown;
+using Stitching.Corpora.Brown;
 using Stitching.Zoo.Training;
 
 namespace Stitching.Tests.Zoo;

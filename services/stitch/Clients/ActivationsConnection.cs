@@ -1,0 +1,90 @@
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using System.Runtime.InteropServices;
+using Stitching.Contracts.Activations.V1;
+using Stitching.Core.Errors;
+using Stitching.Core.Stitches;
+using Stitching.Core.Tensors;
+using Stitching.Hosting;
+using Stitching.Stitch.Splice;
+using Common = Stitching.Contracts.Common.V1;
+
+namespace Stitching.Stitch.Clients;
+
+/// <summary>
+/// A gRPC client of the activations service. We call it over gRPC rather than sharing its in-process
+/// ModelHost: only the activations service holds language models (architecture.md), so the stitch
+/// service stays deployable on its own (Stitching:ActivationsAddress in Kubernetes) and the all-in-one
+/// host takes the very same path through loopback (the default: this host's own address), at the cost
+/// of copying a spliced stream per batch, which is small next to a forward pass.
+/// </summary>
+public sealed class ActivationsConnection(IServer server, IOptions<StitchingOptions> options) : IDisposable
+{
+    private readonly Lazy<GrpcChannel> _channel = new(() => GrpcChannel.ForAddress(Address(server, options.Value),
+        new GrpcChannelOptions { MaxReceiveMessageSize = options.Value.MaxMessageBytes, MaxSendMessageSize = options.Value.MaxMessageBytes }));
+
+    public ActivationsService.ActivationsServiceClient Client => new(_channel.Value);
+
+    /// <summary>The language models of a spliced evaluation of <paramref name="stitch"/>, through Forward.</summary>
+    public ISpliceModels ForSplice(Common.ArtifactRef stitch) => new SpliceModels(Client, stitch);
+
+    /// <summary>Texts tokenized by <paramref name="model"/> (no BOS), joined and cut into full rows of <paramref name="context"/> tokens.</summary>
+    public async Task<List<int[]>> TokenRowsAsync(ModelSpec model, IEnumerable<string> texts, int context, int maxRows, CancellationToken ct)
+    {
+        var tokenized = await Client.TokenizeAsync(new TokenizeRequest { Model = model, Texts = { texts }, BosPolicy = BosPolicy.Never }, cancellationToken: ct);
+        return tokenized.Texts.SelectMany(t => t.Ids).Chunk(context).Where(c => c.Length == context).Take(maxRows).ToList();
+    }
+
+    private sealed class SpliceModels(ActivationsService.ActivationsServiceClient client, Common.ArtifactRef stitch) : ISpliceModels
+    {
+        public async Task<ForwardOutcome> ForwardAsync(ForwardCall call, CancellationToken ct)
+        {
+            var request = new ForwardRequest
+            {
+                Model = new ModelSpec { Model = call.Model.Model, Dtype = call.Model.DType, Device = call.Model.Device },
+                TokenIds = Ids(call.Rows), ReturnLoss = true,
+            };
+            if (call.Capture is { } hook) request.Capture.Add(hook);
+            if (call.Start is { } start) { request.StartLayer = start.Layer; request.StartResidual = TensorCodec.ToProto(start.Residual); }
+            if (call.Edit is { } edit) request.Interventions.Add(Intervention(edit));
+            var response = await client.ForwardAsync(request, cancellationToken: ct);
+            return new ForwardOutcome(response.MeanLoss, response.Captured.Count > 0 ? TensorCodec.FromProto(response.Captured[0], "captured") : null);
+        }
+
+        private Intervention Intervention(StreamEdit edit) => edit switch
+        {
+            RoundTripEdit r => new Intervention
+            {
+                Hook = r.Hook,
+                ArtifactAffine = new ArtifactAffineChain
+                {
+                    Artifact = stitch, File = StitchFile.FileName,
+                    Matrices = { r.Up ? StitchFile.PUp : StitchFile.PDown, r.Up ? StitchFile.PDown : StitchFile.PUp },
+                    Biases = { r.Up ? StitchFile.BUp : StitchFile.BDown, r.Up ? StitchFile.BDown : StitchFile.BUp },
+                },
+            },
+            AblateEdit a => new Intervention { Hook = a.Hook, Ablate = new Ablate { Mean = a.Mean is null ? null : TensorCodec.ToProto(a.Mean) } },
+            _ => throw new ArgumentOutOfRangeException(nameof(edit), edit, "unknown stream edit"),
+        };
+
+        private static Common.Tensor Ids(int[][] rows) =>
+            TensorCodec.ToProto(new HostTensor("token_ids", DType.I32, [rows.Length, rows[0].Length], MemoryMarshal.AsBytes(rows.SelectMany(x => x).ToArray().AsSpan()).ToArray()));
+    }
+
+    private static string Address(IServer server, StitchingOptions o)
+    {
+        if (!string.IsNullOrEmpty(o.ActivationsAddress)) return o.ActivationsAddress;
+        var own = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? throw StitchingException.FailedPrecondition("this host has no listening address to reach the activations service on; set Stitching:ActivationsAddress.");
+        // a wildcard bind ("http://+:8080", "http://[::]:8080") is reached through loopback
+        var uri = new Uri(own.Replace("://+", "://localhost").Replace("://*", "://localhost"));
+        return uri.Host is "0.0.0.0" or "[::]" or "::" ? new UriBuilder(uri) { Host = "localhost" }.Uri.ToString().TrimEnd('/') : own;
+    }
+
+    public void Dispose()
+    {
+        if (_channel.IsValueCreated) _channel.Value.Dispose();
+    }
+}

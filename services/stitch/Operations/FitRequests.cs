@@ -1,0 +1,27 @@
+using Stitching.Contracts.Stitch.V1;
+using Stitching.Core.Errors;
+using Stitching.Stitch.Fitting;
+
+namespace Stitching.Stitch.Operations;
+
+/// <summary>The gRPC edge of fitting: a FitRequest validated and mapped to <see cref="FitSettings"/>.</summary>
+public static class FitRequests
+{
+    public static FitSettings ToSettings(FitRequest r)
+    {
+        var method = string.IsNullOrEmpty(r.Method) ? FitSettings.Defaults.Method : r.Method.ToLowerInvariant();
+        if (method is not (FitSettings.LstsqMethod or FitSettings.AdamMethod)) throw StitchingException.InvalidArgument("method", $"'{r.Method}' is unknown; use 'lstsq' (exact, default) or 'adam' (the paper's recipe).");
+        if (r.Ridge < 0 || !double.IsFinite(r.Ridge)) throw StitchingException.InvalidArgument("ridge", "must be a finite number >= 0.");
+        if (r.HeldoutFraction < 0 || r.HeldoutFraction >= 1) throw StitchingException.InvalidArgument("heldout_fraction", "must lie in [0, 1); default 0.1.");
+        if (r.MaxHeldoutTokens < 0 || r.MaxTokens < 0) throw StitchingException.InvalidArgument(r.MaxTokens < 0 ? "max_tokens" : "max_heldout_tokens", "must be >= 0 (0 = default).");
+        var a = r.Adam ?? new AdamSettings();
+        if (!(a.LearningRate >= 0) || !(a.ClipNorm >= 0) || a.Epochs < 0 || a.BatchSize < 0 || !(a.Alpha >= 0) || a.Steps < 0
+            || !double.IsFinite(a.LearningRate) || !double.IsFinite(a.ClipNorm) || !double.IsFinite(a.Alpha))
+            throw StitchingException.InvalidArgument("adam", "learning_rate, clip_norm, epochs, batch_size, alpha and steps must be finite and >= 0 (0 = default).");
+        var adam = new AdamOptions(
+            a.LearningRate == 0 ? FitSettings.Defaults.AdamLearningRate : a.LearningRate, a.ClipNorm == 0 ? FitSettings.Defaults.AdamClipNorm : a.ClipNorm, a.Epochs == 0 ? FitSettings.Defaults.AdamEpochs : a.Epochs,
+            a.BatchSize == 0 ? FitSettings.Defaults.AdamBatchSize : a.BatchSize, a.Alpha == 0 && !a.AlphaSet ? FitSettings.Defaults.AdamAlpha : a.Alpha, a.InitLstsq, a.Seed, a.Steps);
+        return new FitSettings(method, r.Ridge, r.HeldoutFraction == 0 ? FitSettings.Defaults.HeldOutFraction : r.HeldoutFraction,
+            r.MaxHeldoutTokens == 0 ? FitSettings.Defaults.MaxHeldOutTokens : r.MaxHeldoutTokens, r.MaxTokens == 0 ? long.MaxValue : r.MaxTokens, adam);
+    }
+}
