@@ -17,4 +17,7 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     SaeCommand.Create(),
 };
 foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);
+// --server and --store apply to every command (recursive options of the root).
+root.Options.Add(ServerConnection.ServerOption);
+root.Options.Add(ServerConnection.StoreOption);
 return await root.Parse(args).InvokeAsync();

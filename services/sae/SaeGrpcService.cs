@@ -48,26 +48,24 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
         }, context.CancellationToken);
     }
 
-    public override async Task<EncodeResponse> Encode(EncodeRequest request, ServerCallContext context)
-    {
-        var x = TensorCodec.FromProto(request.Activations ?? throw StitchingException.InvalidArgument("activations", "send a [n, d_in] float tensor."), "activations");
-        return await worker.RunAsync(() =>
-        {
-            using var sae = SaeArtifacts.Load(store, request.Sae, "sae");
-            var input = Rows(x, sae.Config.DIn, "activations", "d_in");
-            return new EncodeResponse { Latents = TensorCodec.ToProto(TorchTensors.ToHost(sae.Encode(input), "latents")) };
-        }, context.CancellationToken);
-    }
+    public override async Task<EncodeResponse> Encode(EncodeRequest request, ServerCallContext context) =>
+        new() { Latents = await ApplyAsync(request.Sae, request.Activations, "activations", "[n, d_in] float tensor", c => (c.DIn, "d_in"), (sae, x) => sae.Encode(x), "latents", context.CancellationToken) };
 
-    public override async Task<DecodeResponse> Decode(DecodeRequest request, ServerCallContext context)
+    public override async Task<DecodeResponse> Decode(DecodeRequest request, ServerCallContext context) =>
+        new() { Reconstruction = await ApplyAsync(request.Sae, request.Latents, "latents", "[n, d_sae] float tensor", c => (c.DSae, "d_sae"), (sae, f) => sae.Decode(f), "reconstruction", context.CancellationToken) };
+
+    /// <summary>Loads an SAE, checks the input is [n, width] and applies one of its functions (torch thread).</summary>
+    private async Task<Common.Tensor> ApplyAsync(Common.ArtifactRef? saeRef, Common.Tensor? input, string field, string shape,
+        Func<SaeConfig, (int Width, string Name)> width, Func<SaeParameters, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> apply, string outputName, CancellationToken ct)
     {
-        var f = TensorCodec.FromProto(request.Latents ?? throw StitchingException.InvalidArgument("latents", "send a [n, d_sae] float tensor."), "latents");
+        var x = TensorCodec.FromProto(input ?? throw StitchingException.InvalidArgument(field, $"send a {shape}."), field);
         return await worker.RunAsync(() =>
         {
-            using var sae = SaeArtifacts.Load(store, request.Sae, "sae");
-            var latents = Rows(f, sae.Config.DSae, "latents", "d_sae");
-            return new DecodeResponse { Reconstruction = TensorCodec.ToProto(TorchTensors.ToHost(sae.Decode(latents), "reconstruction")) };
-        }, context.CancellationToken);
+            using var scope = TorchSharp.torch.NewDisposeScope();
+            using var sae = SaeArtifacts.Load(store, saeRef!, "sae");
+            var (w, name) = width(sae.Config);
+            return TensorCodec.ToProto(TorchTensors.ToHost(apply(sae, Rows(x, w, field, name)), outputName));
+        }, ct);
     }
 
     public override async Task<SaeInfo> Import(ImportRequest request, ServerCallContext context)

@@ -23,7 +23,7 @@ public static class ActivationsCommand
         var dtype = new Option<string>("--dtype") { Description = "Model dtype: float32, bfloat16.", DefaultValueFactory = _ => "float32" };
         var command = new Command("activations", "Run one sequence through a model and write the hooks' activations to a safetensors file.")
         {
-            model, tokenIds, text, bos, hooks, output, logits, dtype, ServerConnection.ServerOption, ServerConnection.StoreOption,
+            model, tokenIds, text, bos, hooks, output, logits, dtype,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {

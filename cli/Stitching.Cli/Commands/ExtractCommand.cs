@@ -26,7 +26,6 @@ public static class ExtractCommand
         var command = new Command("extract", "Extract activations of a corpus into the store (reuses identical earlier extractions).")
         {
             models, hooks, textFiles, jsonl, textField, corpus, context, maxTokens, maxDocs, bos, batch, shard, dtype, detach,
-            ServerConnection.ServerOption, ServerConnection.StoreOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {

@@ -9,7 +9,7 @@ public static class HealthCommand
 {
     public static Command Create()
     {
-        var command = new Command("health", "Show the server's health: overall and per service, with each check.") { ServerConnection.ServerOption, ServerConnection.StoreOption };
+        var command = new Command("health", "Show the server's health: overall and per service, with each check.") { };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var health = new Health.HealthClient(c.Channel);

@@ -39,7 +39,7 @@ public static class ModelsCommand
             return 0;
         }));
 
-        return new Command("models", "Models: list, describe, pull.") { list, describe, pull, ServerConnection.ServerOption, ServerConnection.StoreOption };
+        return new Command("models", "Models: list, describe, pull.") { list, describe, pull };
     }
 
     private static ActivationsService.ActivationsServiceClient Client(ServerConnection c) => new(c.Channel);

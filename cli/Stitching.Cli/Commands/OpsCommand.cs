@@ -44,7 +44,7 @@ public static class OpsCommand
             return 0;
         }));
 
-        return new Command("ops", "Long-running operations: list, get, watch, cancel.") { list, get, watch, cancel, ServerConnection.ServerOption, ServerConnection.StoreOption };
+        return new Command("ops", "Long-running operations: list, get, watch, cancel.") { list, get, watch, cancel };
     }
 
     private static OperationsService.OperationsServiceClient Client(ServerConnection c) => new(c.Channel);

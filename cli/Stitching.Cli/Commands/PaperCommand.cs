@@ -28,7 +28,7 @@ public static class PaperCommand
         var output = new Option<string?>("--out") { Description = "Report file (default {store}/reports/paper-FAMILY.md; the JSON goes beside it)." };
         var command = new Command("paper", "The main job: the paper's pipeline on the embedded Brown family, end to end, with a report.")
         {
-            family, small, large, tokens, widths, k, epochs, layerA, layerB, rule, adamSteps, output, ServerConnection.ServerOption, ServerConnection.StoreOption,
+            family, small, large, tokens, widths, k, epochs, layerA, layerB, rule, adamSteps, output,
         };
         command.SetAction(async (parse, ct) =>
         {

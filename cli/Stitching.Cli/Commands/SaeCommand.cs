@@ -2,6 +2,7 @@ using System.CommandLine;
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Sae.V1;
 using Stitching.Sae.Transfer;
+using D = Stitching.Sae.Training.TrainSettings.Defaults;
 
 namespace Stitching.Cli.Commands;
 
@@ -21,24 +22,27 @@ public static class SaeCommand
     internal static ArtifactRef Ref(string kind, string id) => new() { Kind = kind, Id = id };
     internal static SaeService.SaeServiceClient Client(ServerConnection c) => new(c.Channel);
 
-    /// <summary>Options of a training run, shared by train and warmstart.</summary>
+    /// <summary>
+    /// Options of a training run, shared by train and warmstart. An option left unset is sent as unset, so
+    /// the server's default applies; the help text quotes it from <see cref="TrainSettings.Defaults"/>.
+    /// </summary>
     internal sealed class TrainOptions
     {
-        public readonly Option<string> Architecture = new("--architecture") { Description = "topk, batchtopk, jumprelu or standard.", DefaultValueFactory = _ => "topk" };
-        public readonly Option<int> Width = new("--width") { Description = "Number of latents (d_sae).", DefaultValueFactory = _ => 4096 };
-        public readonly Option<int> K = new("--k") { Description = "Active latents per token (topk, batchtopk).", DefaultValueFactory = _ => 32 };
-        public readonly Option<long> Tokens = new("--tokens") { Description = "Training tokens (0 = one pass over the set)." };
-        public readonly Option<int> Batch = new("--batch") { Description = "Tokens per step.", DefaultValueFactory = _ => 4096 };
-        public readonly Option<double> Lr = new("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-4 };
-        public readonly Option<ulong> Seed = new("--seed") { Description = "Data order and initialisation seed.", DefaultValueFactory = _ => 0UL };
-        public readonly Option<long> LogEvery = new("--log-every") { Description = "Steps between training-log rows.", DefaultValueFactory = _ => 10 };
+        public readonly Option<string?> Architecture = new("--architecture") { Description = $"topk, batchtopk, jumprelu or standard (default {D.Architecture})." };
+        public readonly Option<int> Width = new("--width") { Description = "Number of latents (d_sae); required unless warm-starting from --init." };
+        public readonly Option<int> K = new("--k") { Description = $"Active latents per token, topk and batchtopk (default {D.K})." };
+        public readonly Option<long> Tokens = new("--tokens") { Description = "Training tokens (default: one pass over the set)." };
+        public readonly Option<int> Batch = new("--batch") { Description = $"Tokens per step (default {D.BatchSize})." };
+        public readonly Option<double> Lr = new("--lr") { Description = $"Adam learning rate (default {D.Lr})." };
+        public readonly Option<ulong> Seed = new("--seed") { Description = "Data order and initialisation seed (default 0)." };
+        public readonly Option<long> LogEvery = new("--log-every") { Description = $"Steps between training-log rows (default {D.LogEvery})." };
 
         public IEnumerable<Option> All => [Architecture, Width, K, Tokens, Batch, Lr, Seed, LogEvery];
 
         public TrainRequest Request(ParseResult p, string set, string? hook) => new()
         {
             ActivationSet = Ref("activation-set", set), Hook = hook ?? "",
-            Sae = new SaeSpec { Architecture = p.GetValue(Architecture)!, DSae = p.GetValue(Width), K = p.GetValue(K) },
+            Sae = new SaeSpec { Architecture = p.GetValue(Architecture) ?? "", DSae = p.GetValue(Width), K = p.GetValue(K) },
             Tokens = p.GetValue(Tokens), BatchSize = p.GetValue(Batch), Lr = p.GetValue(Lr), Seed = p.GetValue(Seed), LogEvery = p.GetValue(LogEvery),
         };
     }

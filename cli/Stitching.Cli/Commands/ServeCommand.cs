@@ -12,7 +12,7 @@ public static class ServeCommand
         var url = new Option<string>("--url") { Description = "Address to listen on.", DefaultValueFactory = _ => "http://127.0.0.1:50051" };
         var redis = new Option<string?>("--redis") { Description = "Redis to use (host:port). Default: $REDIS_URL, else a private redis-server when installed, else none." };
         var noRedis = new Option<bool>("--no-redis") { Description = "Run with the artifact store alone." };
-        var command = new Command("serve", "Run all services in one process (the embedded default) until Ctrl+C.") { url, redis, noRedis, ServerConnection.StoreOption };
+        var command = new Command("serve", "Run all services in one process (the embedded default) until Ctrl+C.") { url, redis, noRedis };
         command.SetAction(async (parse, ct) =>
         {
             await using var server = await EmbeddedServer.StartAsync(new EmbeddedServerOptions

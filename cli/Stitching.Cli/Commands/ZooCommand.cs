@@ -15,7 +15,7 @@ public static class ZooCommand
     {
         var family = new Option<string>("--family") { Description = "Which family: full (the default family) or ci (tiny, for tests).", DefaultValueFactory = _ => "full" };
         family.AcceptOnlyFromAmong("full", "ci");
-        var build = new Command("build", "Train the family (tokenizer, labelled sets, every size) unless already built with the same spec.") { family, ServerConnection.StoreOption };
+        var build = new Command("build", "Train the family (tokenizer, labelled sets, every size) unless already built with the same spec.") { family };
         build.SetAction((parse, ct) => Task.Run(() =>
         {
             var spec = FamilySpec.Named(parse.GetValue(family)!);
@@ -24,7 +24,7 @@ public static class ZooCommand
             Console.WriteLine($"labelled sets: {paths.LabelsDir(spec)}");
             return 0;
         }, ct));
-        var list = new Command("list", "One line per zoo model: name, built or not, checkpoint folder.") { ServerConnection.StoreOption };
+        var list = new Command("list", "One line per zoo model: name, built or not, checkpoint folder.") { };
         list.SetAction(parse =>
         {
             foreach (var e in ZooCatalog.List(Paths(parse)))

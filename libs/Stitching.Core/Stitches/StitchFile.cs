@@ -32,7 +32,7 @@ public static class StitchFile
     public static AffineStitch ToStitch(IReadOnlyList<HostTensor> tensors, string field)
     {
         HostTensor Get(string name) => tensors.FirstOrDefault(t => t.Name == name)
-            ?? throw Errors.StitchingException.InvalidArgument(field, $"has no tensor '{name}'; {Holds}");
+            ?? throw Errors.StitchingException.InvalidArgument(field, $"the stitch has no tensor '{name}'; {Holds}");
         var t = TensorNames.Select(n => TorchTensors.ToTorchFloat(Get(n), $"{field}.{n}")).ToArray();
         return AffineStitch.Validated(t[0], t[1], t[2], t[3], field);
     }

@@ -10,8 +10,7 @@ namespace Stitching.Sae.Interop;
 internal static class TensorIO
 {
     public static Tensor Require(SafetensorsReader reader, string name, string field) =>
-        reader.Contains(name) ? TorchTensors.ToTorchFloat(reader.Read(name), field)
-            : throw StitchingException.InvalidArgument(field, $"{reader.Source} has no tensor '{name}'; it holds {string.Join(", ", reader.Entries.Select(e => e.Name))}.");
+        TorchTensors.ToTorchFloat(reader.Require(name, field, $"it holds {string.Join(", ", reader.Entries.Select(e => e.Name))}."), field);
 
     public static void CheckShapes(SaeParameters sae, string source, string field)
     {
