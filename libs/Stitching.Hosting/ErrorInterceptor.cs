@@ -48,11 +48,21 @@ public sealed class ErrorInterceptor(ILogger<ErrorInterceptor> log) : Intercepto
             if (se.Kind == ErrorKind.InvalidArgument && se.Field is not null)
                 status.Details.Add(Any.Pack(new BadRequest { FieldViolations = { new BadRequest.Types.FieldViolation { Field = se.Field, Description = se.Message } } }));
             if (se.Kind is ErrorKind.Internal or ErrorKind.DataLoss) log.LogError(e, "{Method} failed: {Message}", context.Method, se.Message);
+            else log.LogWarning("{Method} failed: {Code} {Field}: {Message}", context.Method, ToCode(se.Kind), se.Field ?? "", se.Message);
             return status.ToRpcException();
         }
-        log.LogError(e, "{Method} failed unexpectedly", context.Method);
-        return new RpcException(new Grpc.Core.Status(StatusCode.Internal, $"Internal error in {context.Method}: {e.GetType().Name}: {e.Message}"));
+        if (e is System.Runtime.InteropServices.ExternalException && e.GetType().Name == "ExternalException")
+        {
+            // A libtorch error TorchSharp surfaced: input the edge did not catch. The service is intact.
+            log.LogWarning("{Method} failed in a tensor operation: {Message}", context.Method, e.Message);
+            return new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"a tensor operation rejected the request's data: {FirstLine(e.Message)}"));
+        }
+        var correlation = Guid.NewGuid().ToString("N")[..12];
+        log.LogError(e, "{Method} failed unexpectedly (correlation id {Correlation})", context.Method, correlation);
+        return new RpcException(new Grpc.Core.Status(StatusCode.Internal, $"internal error in {context.Method} (correlation id {correlation}; the server log has the details)."));
     }
+
+    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
     public static StatusCode ToCode(ErrorKind kind) => kind switch
     {
@@ -64,6 +74,7 @@ public sealed class ErrorInterceptor(ILogger<ErrorInterceptor> log) : Intercepto
         ErrorKind.Unavailable => StatusCode.Unavailable,
         ErrorKind.Cancelled => StatusCode.Cancelled,
         ErrorKind.DataLoss => StatusCode.DataLoss,
+        ErrorKind.PermissionDenied => StatusCode.PermissionDenied,
         _ => StatusCode.Internal,
     };
 }

@@ -39,10 +39,12 @@ public static class StitchingHosting
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<ErrorInterceptor>();
+            o.Interceptors.Add<AuthInterceptor>();
             o.MaxReceiveMessageSize = configured.MaxMessageBytes;
             o.MaxSendMessageSize = configured.MaxMessageBytes;
         });
         services.AddGrpcReflection();
+        services.AddSingleton<AuthInterceptor>();
 
         services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<StitchingOptions>>().Value.StoreRoot, sp.GetRequiredService<ILogger<ArtifactStore>>()));
         services.AddSingleton<IShardCache>(sp =>
@@ -56,7 +58,13 @@ public static class StitchingHosting
         services.AddSingleton<OperationRecords>();
         services.AddSingleton(sp => new OperationRunner(
             sp.GetServices<IOperationHandler>(), sp.GetRequiredService<OperationRecords>(), sp.GetRequiredService<ILogger<OperationRunner>>(),
-            sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxConcurrentOperations));
+            sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxConcurrentOperations,
+            sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxPendingOperations));
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<StitchingOptions>>().Value;
+            return new Stitching.Core.Errors.PathPolicy(o.AllowedRoots, o.MaxPathReadBytes);
+        });
         services.AddHostedService(sp => sp.GetRequiredService<OperationRunner>());
         services.AddSingleton(sp =>
         {
@@ -92,7 +100,7 @@ public static class StitchingHosting
         app.MapGrpcService<ArtifactsEndpoint>();
         app.MapGrpcService<ServerInfoEndpoint>();
         app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
+        if (app.Services.GetRequiredService<IOptions<StitchingOptions>>().Value.Reflection) app.MapGrpcReflectionService();
         return app;
     }
 }

@@ -43,6 +43,30 @@ public sealed class StitchingOptions
     /// <summary>Torch intra-op threads; 0 keeps libtorch's default.</summary>
     public int TorchThreads { get; set; }
 
+    /// <summary>
+    /// Folders whose files clients may name by path (corpus files, model folders, SAE import and export).
+    /// Empty (the default) turns server-side paths off: clients send their data over gRPC instead.
+    /// </summary>
+    public string[] AllowedRoots { get; set; } = [];
+
+    /// <summary>Largest file a client-named path may make the server read (bytes).</summary>
+    public long MaxPathReadBytes { get; set; } = 4L << 30;
+
+    /// <summary>Tokens one Forward call may carry (batch x tokens); more is RESOURCE_EXHAUSTED.</summary>
+    public long MaxForwardTokens { get; set; } = 1 << 16;
+
+    /// <summary>New tokens one Generate call may ask for.</summary>
+    public int MaxGenerateTokens { get; set; } = 1024;
+
+    /// <summary>Operations waiting to run (PENDING) beyond which a new one is RESOURCE_EXHAUSTED.</summary>
+    public int MaxPendingOperations { get; set; } = 64;
+
+    /// <summary>Bearer tokens; when any is set every RPC but health needs "authorization: Bearer TOKEN". STITCHING_AUTH_TOKENS (comma-separated) adds to them.</summary>
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>gRPC server reflection (grpcurl and friends); on by default.</summary>
+    public bool Reflection { get; set; } = true;
+
     public static string DefaultStoreRoot()
     {
         var env = Environment.GetEnvironmentVariable("STITCHING_STORE");
@@ -51,4 +75,9 @@ public sealed class StitchingOptions
         if (string.IsNullOrEmpty(data)) data = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
         return Path.Combine(data, "stitching", "store");
     }
+}
+
+public sealed class AuthOptions
+{
+    public string[] Tokens { get; set; } = [];
 }

@@ -18,6 +18,8 @@ public sealed record EmbeddedServerOptions
     /// <summary>Address to bind; port 0 picks a free port.</summary>
     public string Url { get; init; } = "http://127.0.0.1:0";
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Warning;
+    /// <summary>Folders whose files clients may name by path (Stitching:AllowedRoots); empty = none.</summary>
+    public IReadOnlyList<string> AllowedRoots { get; init; } = [];
     /// <summary>Extra wiring (tests register their own job kinds here).</summary>
     public Action<WebApplicationBuilder>? Configure { get; init; }
 }
@@ -66,6 +68,7 @@ public sealed class EmbeddedServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
         builder.Configuration["Stitching:RedisUrl"] = redisUrl ?? "";
         if (options.StoreRoot is not null) builder.Configuration["Stitching:StoreRoot"] = options.StoreRoot;
+        for (var i = 0; i < options.AllowedRoots.Count; i++) builder.Configuration[$"Stitching:AllowedRoots:{i}"] = options.AllowedRoots[i];
         builder.WebHost.UseUrls(options.Url);
         builder.AddAllServices();
         options.Configure?.Invoke(builder);

@@ -90,6 +90,13 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
     public override async Task<ForwardResponse> Forward(Contracts.Activations.V1.ForwardRequest request, ServerCallContext context)
     {
         var ct = context.CancellationToken;
+        // The token cap is checked on the wire shapes, before anything is decoded or loaded.
+        var tokens = request.TokenIds is { } ti ? Stitching.Core.Tensors.HostTensor.Numel(ti.Shape, "token_ids")
+            : request.StartResidual is { Shape.Count: >= 2 } sr ? Stitching.Core.Tensors.HostTensor.Numel(sr.Shape.Take(sr.Shape.Count - 1).ToList(), "start_residual")
+            : request.Text.Length;
+        var tokensField = request.TokenIds is not null ? "token_ids" : request.StartResidual is not null ? "start_residual" : "text";
+        if (tokens > options.Value.MaxForwardTokens)
+            throw StitchingException.ResourceExhausted($"{tokensField}: {tokens} tokens in one Forward call, over this server's {options.Value.MaxForwardTokens} (Stitching:MaxForwardTokens); split the batch, or run Extract for bulk activations.", tokensField);
         using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
         var loaded = lease.Model!;
         var textIds = request.TokenIds is null && !string.IsNullOrEmpty(request.Text)
@@ -117,6 +124,12 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
     public override async Task<GenerateResponse> Generate(GenerateRequest request, ServerCallContext context)
     {
         var ct = context.CancellationToken;
+        var maxNew = request.MaxNewTokens == 0 ? 32 : request.MaxNewTokens;
+        if (maxNew < 0) throw StitchingException.InvalidArgument("max_new_tokens", "must be positive (0 = default 32).");
+        if (maxNew > options.Value.MaxGenerateTokens)
+            throw StitchingException.ResourceExhausted($"max_new_tokens: {maxNew} is over this server's {options.Value.MaxGenerateTokens} (Stitching:MaxGenerateTokens); generate in shorter calls.", "max_new_tokens");
+        if (request.PromptIds.Count + request.Prompt.Length > options.Value.MaxForwardTokens)
+            throw StitchingException.ResourceExhausted($"prompt: longer than this server's {options.Value.MaxForwardTokens} tokens (Stitching:MaxForwardTokens).", "prompt");
         using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
         var loaded = lease.Model!;
         var prompt = request.PromptIds.Count > 0 ? request.PromptIds.ToList()
@@ -124,7 +137,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         if (prompt.Any(i => i < 0 || i >= loaded.Model.VocabSize))
             throw StitchingException.InvalidArgument("prompt_ids", $"ids must lie in 0..{loaded.Model.VocabSize - 1}.");
         var artifacts = InterventionBuilder.ReadArtifacts(request.Interventions, store);
-        var sampling = new SamplingOptions(request.MaxNewTokens == 0 ? 32 : request.MaxNewTokens, request.Temperature, request.TopK, request.TopP == 0 ? 1 : request.TopP,
+        var sampling = new SamplingOptions(maxNew, request.Temperature, request.TopK, request.TopP == 0 ? 1 : request.TopP,
             request.Seed, request.IgnoreEos ? null : loaded.Tokenizer?.EosId);
         var promptPositions = Enumerable.Range(0, prompt.Count).ToList();
         var (fresh, reason) = await worker.RunAsync(() => Generation.Generate(loaded.Model, prompt, sampling,
@@ -135,8 +148,11 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         return response;
     }
 
-    public override Task<Common.Operation> Extract(ExtractRequest request, ServerCallContext context) =>
-        Task.FromResult(runner.Start(ExtractHandler.OperationKind, Any.Pack(request)));
+    public override async Task<Common.Operation> Extract(ExtractRequest request, ServerCallContext context)
+    {
+        await ExtractHandler.ValidateAsync(request, host, context.CancellationToken);
+        return runner.Start(ExtractHandler.OperationKind, Any.Pack(request));
+    }
 
     public override async Task ReadActivations(ReadActivationsRequest request, IServerStreamWriter<Common.TensorChunk> responseStream, ServerCallContext context)
     {
@@ -149,7 +165,9 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         {
             using var shard = await set.ReadAsync(s, context.CancellationToken);
             var names = request.Names.Count > 0 ? request.Names.ToList() : shard.Reader.Entries.Select(e => e.Name).ToList();
-            foreach (var name in names) shard.Reader.Entry(name);
+            for (var i = 0; i < names.Count; i++)
+                if (!shard.Reader.Contains(names[i]))
+                    throw StitchingException.NotFound($"names[{i}]: tensor '{Check.Shorten(names[i])}' is not in activation set {set.Info.Id}; its shards hold: {string.Join(", ", shard.Reader.Entries.Select(e => e.Name))}.", "names");
             foreach (var name in names)
                 foreach (var chunk in TensorCodec.ToChunks(shard.Reader.Read(name)))
                     await responseStream.WriteAsync(chunk, context.CancellationToken);

@@ -19,18 +19,24 @@ using Common = Stitching.Contracts.Common.V1;
 namespace Stitching.Sae;
 
 /// <summary>gRPC surface of the sae service (sae.proto documents each RPC): validation and mapping only.</summary>
-public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, OperationRunner runner) : SaeService.SaeServiceBase
+public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, OperationRunner runner, PathPolicy paths) : SaeService.SaeServiceBase
 {
     public override Task<Common.Operation> Train(TrainRequest request, ServerCallContext context)
     {
-        TrainRequests.ToSettings(request, store);
+        var settings = TrainRequests.ToSettings(request, store);
+        if (settings.Id is { } id && store.Exists(TrainRequests.SaeRef(id)))
+            throw StitchingException.AlreadyExists($"id: SAE {id} already exists; artifacts are immutable, so choose another id (or leave it empty).", "id");
         return Task.FromResult(runner.Start(TrainHandler.OperationKind, Any.Pack(request)));
     }
 
     public override async Task<SaeInfo> Transfer(TransferRequest request, ServerCallContext context)
     {
+        SaeArtifacts.Describe(store, request.Sae, "sae");
         var stitchManifest = store.Require(request.Stitch, StitchFile.Kind, "stitch", "fit or import one first.");
         var stitchRef = request.Stitch;
+        if (!string.IsNullOrEmpty(request.Id)) ArtifactIds.Validate(request.Id, "id");
+        if (!string.IsNullOrEmpty(request.Model)) Check.Name(request.Model, "model", "a model name");
+        if (!string.IsNullOrEmpty(request.Hook)) Check.Name(request.Hook, "hook", "a hook name");
         var id = string.IsNullOrEmpty(request.Id) ? ContentIds.Of("sae-x-", $"{request.Sae?.Id}|{stitchRef.Id}|{request.RenormalizeDecoder}|{request.Model}|{request.Hook}") : request.Id;
         var output = new Common.ArtifactRef { Kind = SaeArtifacts.Kind, Id = id };
         if (store.Exists(output)) return SaeArtifacts.Describe(store, output, "id");
@@ -70,41 +76,46 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
 
     public override async Task<SaeInfo> Import(ImportRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrEmpty(request.Path) || !Directory.Exists(request.Path))
-            throw StitchingException.NotFound($"folder '{request.Path}' does not exist on the server; give the folder holding cfg.json.", "path");
+        if (request.Format is not ("" or "saelens" or "sparsify")) throw StitchingException.InvalidArgument("format", $"'{Check.Shorten(request.Format)}' is not a format; use saelens or sparsify (empty = detect).");
+        if (!string.IsNullOrEmpty(request.Id)) ArtifactIds.Validate(request.Id, "id");
+        if (!string.IsNullOrEmpty(request.Model)) Check.Name(request.Model, "model", "a model name");
+        if (!string.IsNullOrEmpty(request.Hook)) Check.Name(request.Hook, "hook", "a hook name");
+        var folder = paths.ResolveReadableFolder(request.Path, "path");
         var format = string.IsNullOrEmpty(request.Format)
-            ? File.Exists(Path.Combine(request.Path, SparsifyFormat.WeightsFile)) ? "sparsify" : "saelens"
+            ? File.Exists(Path.Combine(folder, SparsifyFormat.WeightsFile)) ? "sparsify" : "saelens"
             : request.Format;
-        if (format is not ("saelens" or "sparsify")) throw StitchingException.InvalidArgument("format", $"'{format}' is not a format; use saelens or sparsify.");
-        var files = Directory.EnumerateFiles(request.Path).Order().Select(p => ContentIds.Sha256Hex(File.ReadAllBytes(p)));
+        var files = Directory.EnumerateFiles(folder).Order().Select(p => ContentIds.Sha256Hex(File.ReadAllBytes(p)));
         var id = string.IsNullOrEmpty(request.Id) ? ContentIds.Of("sae-imp-", string.Join("|", files) + $"|{request.Model}|{request.Hook}") : request.Id;
         var output = new Common.ArtifactRef { Kind = SaeArtifacts.Kind, Id = id };
         if (store.Exists(output)) return SaeArtifacts.Describe(store, output, "id");
         return await worker.RunAsync(() =>
         {
             using var loaded = format == "sparsify"
-                ? SparsifyFormat.ReadFolder(request.Path, request.Model, request.Hook)
-                : SaeLensFormat.ReadFolder(request.Path);
+                ? SparsifyFormat.ReadFolder(folder, request.Model, request.Hook)
+                : SaeLensFormat.ReadFolder(folder);
             var config = loaded.Config with
             {
                 Model = string.IsNullOrEmpty(request.Model) ? loaded.Config.Model : request.Model,
                 Hook = string.IsNullOrEmpty(request.Hook) ? loaded.Config.Hook : request.Hook,
             };
             using var sae = loaded.Clone(config);
-            return SaeArtifacts.Save(store, output, sae, metadata: new Dictionary<string, string> { ["imported_from"] = Path.GetFullPath(request.Path), ["format"] = format });
+            return SaeArtifacts.Save(store, output, sae, metadata: new Dictionary<string, string> { ["imported_from"] = folder, ["format"] = format });
         }, context.CancellationToken);
     }
 
     public override async Task<ExportResponse> Export(ExportRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrEmpty(request.Path)) throw StitchingException.InvalidArgument("path", "name the folder on the server to write the SAELens files into.");
+        var folder = paths.ResolveNewFolder(request.Path, "path"); // decided before the SAE is looked up
+        SaeArtifacts.Describe(store, request.Sae, "sae");
+        if (folder.StartsWith(PathPolicy.RealPath(store.Root) + "/", StringComparison.Ordinal) || folder == PathPolicy.RealPath(store.Root))
+            throw StitchingException.PermissionDenied("path: is inside the artifact store; export somewhere else (stored artifacts are never written to).", "path");
         return await worker.RunAsync(() =>
         {
             // SAELens saves with the scaling folded into the weights; so do we (same function, "none").
             using var stored = SaeArtifacts.Load(store, request.Sae, "sae");
             using var sae = SaeLensFormat.Fold(stored);
-            var response = new ExportResponse { Path = Path.GetFullPath(request.Path) };
-            response.Files.AddRange(SaeLensFormat.WriteFolder(request.Path, sae));
+            var response = new ExportResponse { Path = folder };
+            response.Files.AddRange(SaeLensFormat.WriteFolder(folder, sae));
             return response;
         }, context.CancellationToken);
     }
@@ -119,8 +130,8 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
         var scratch = SaeArtifacts.Log(store, request.Scratch) ?? throw StitchingException.FailedPrecondition($"SAE {request.Scratch.Id} has no training log; compare SAEs trained by this service.", "scratch");
         var warm = SaeArtifacts.Log(store, request.Warm) ?? throw StitchingException.FailedPrecondition($"SAE {request.Warm.Id} has no training log; compare SAEs trained by this service.", "warm");
         if (scratch.Rows.Count == 0 || warm.Rows.Count == 0) throw StitchingException.FailedPrecondition("a training log is empty; train for at least log_every steps.", "scratch");
-        foreach (var t in request.Thresholds.Concat(request.RelativeThresholds))
-            if (!double.IsFinite(t)) throw StitchingException.InvalidArgument("thresholds", "thresholds must be finite numbers.");
+        foreach (var t in request.Thresholds) Check.InRange(t, -1e6, 1, "thresholds", "explained variances");
+        foreach (var t in request.RelativeThresholds) Check.InRange(t, 0, 1e6, "relative_thresholds", "fractions of scratch's final explained variance");
         if (request.Window < 0) throw StitchingException.InvalidArgument("window", "must be positive (default 5).");
         var absolute = request.Thresholds.Count > 0 ? request.Thresholds.ToArray() : [0.5, 0.7, 0.8, 0.9];
         var relative = request.RelativeThresholds.Count > 0 ? request.RelativeThresholds.ToArray() : [0.9, 0.95];

@@ -105,6 +105,14 @@ public sealed class StitchGrpcService(ArtifactStore store, IShardCache cache, Ro
         if (r.BatchSize < 0) throw StitchingException.InvalidArgument("batch_size", $"must be positive (0 = default {SpliceSettings.DefaultBatchSize}).");
         if (r.MaxRows < 0) throw StitchingException.InvalidArgument("max_rows", $"must be positive (0 = default {SpliceSettings.DefaultMaxRows}).");
         var stitch = StitchArtifact.Read(store, r.Stitch, "stitch");
+        // The splice points and the stitch's widths are checked against the models before any forward pass.
+        foreach (var (model, layer, field, width, side) in new[] { (modelA, r.LayerA, "layer_a", stitch[0].Shape[0], "model_a"), (modelB, r.LayerB, "layer_b", stitch[0].Shape[1], "model_b") })
+        {
+            var shape = await activations.ShapeAsync(model, ct);
+            if (layer >= shape.Layers) throw StitchingException.InvalidArgument(field, $"is {layer}; {model.Model} has blocks 0..{shape.Layers - 1}, so splice points 0..{shape.Layers - 1}.");
+            if (width != shape.Width)
+                throw StitchingException.FailedPrecondition($"stitch: it maps width {stitch[0].Shape[0]} -> {stitch[0].Shape[1]}, but {side} ({model.Model}) has width {shape.Width}; fit a stitch between these models.", "stitch");
+        }
         var rows = await SpliceRowsAsync(r, ct);
         var settings = new SpliceSettings(modelA, modelB, r.LayerA, r.LayerB, r.BatchSize == 0 ? SpliceSettings.DefaultBatchSize : r.BatchSize);
         var result = await splice.EvaluateAsync(activations.ForSplice(r.Stitch), stitch, rows, settings, ct);

@@ -43,7 +43,7 @@ public static class ExtractCommand
             for (var i = 0; i < modelNames.Length; i++)
                 request.Models.Add(new ModelHooks
                 {
-                    Model = new ModelSpec { Model = modelNames[i], Dtype = parse.GetValue(dtype)! },
+                    Model = new ModelSpec { Model = Directory.Exists(modelNames[i]) ? Path.GetFullPath(modelNames[i]) : modelNames[i], Dtype = parse.GetValue(dtype)! },
                     Hooks = { hookLists[hookLists.Length == 1 ? 0 : i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                 });
             var op = await new ActivationsService.ActivationsServiceClient(c.Channel).ExtractAsync(request, cancellationToken: ct);

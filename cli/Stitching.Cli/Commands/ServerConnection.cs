@@ -30,8 +30,26 @@ public sealed class ServerConnection : IAsyncDisposable
         var server = parse.GetValue(ServerOption);
         if (!string.IsNullOrEmpty(server))
             return new ServerConnection(GrpcChannel.ForAddress(server, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20 }), null);
-        var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions { StoreRoot = parse.GetValue(StoreOption) }, ct);
+        var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions { StoreRoot = parse.GetValue(StoreOption), AllowedRoots = PathArguments(parse) }, ct);
         return new ServerConnection(embedded.CreateChannel(), embedded);
+    }
+
+    /// <summary>
+    /// The folders the embedded server may read or write for this command: every argument that names an
+    /// existing file (its folder) or folder, and the parent of an output path. The embedded server runs in
+    /// the user's own process, so it reaches exactly what the user named and nothing else.
+    /// </summary>
+    internal static IReadOnlyList<string> PathArguments(ParseResult parse)
+    {
+        var roots = new HashSet<string>();
+        foreach (var value in parse.Tokens.Where(t => t.Type == System.CommandLine.Parsing.TokenType.Argument).SelectMany(t => t.Value.Split(',')).Where(v => v.Length > 0))
+        {
+            var full = Path.GetFullPath(value);
+            if (Directory.Exists(full)) roots.Add(full);
+            else if (File.Exists(full) || (Path.GetDirectoryName(full) is { } parent && Directory.Exists(parent)))
+                roots.Add(Path.GetDirectoryName(full)!);
+        }
+        return roots.ToList();
     }
 
     /// <summary>Runs a client action, turning gRPC errors into one readable line and exit code 1.</summary>

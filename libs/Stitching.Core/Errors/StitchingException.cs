@@ -12,6 +12,8 @@ public enum ErrorKind
     Cancelled,
     /// <summary>Stored data failed verification (sha256 mismatch, unreadable file).</summary>
     DataLoss,
+    /// <summary>The caller may not do this here (a path outside the allowed roots, a kind clients may not write).</summary>
+    PermissionDenied,
     Internal,
 }
 
@@ -28,6 +30,7 @@ public sealed class StitchingException(ErrorKind kind, string message, string? f
     public static StitchingException InvalidArgument(string field, string message) => new(ErrorKind.InvalidArgument, $"{field}: {message}", field);
     public static StitchingException NotFound(string message, string? field = null) => new(ErrorKind.NotFound, message, field);
     public static StitchingException AlreadyExists(string message, string? field = null) => new(ErrorKind.AlreadyExists, message, field);
+    public static StitchingException PermissionDenied(string message, string? field = null) => new(ErrorKind.PermissionDenied, message, field);
     public static StitchingException FailedPrecondition(string message, string? field = null) => new(ErrorKind.FailedPrecondition, message, field);
     public static StitchingException ResourceExhausted(string message, string? field = null) => new(ErrorKind.ResourceExhausted, message, field);
     public static StitchingException DataCorrupted(string message, Exception? inner = null) => new(ErrorKind.DataLoss, message, null, inner);

@@ -25,8 +25,11 @@ public sealed class OperationRunner : IHostedService, IDisposable
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _shutdown = new();
 
-    public OperationRunner(IEnumerable<IOperationHandler> handlers, OperationRecords records, ILogger<OperationRunner> log, int maxConcurrent = 2)
+    private readonly int _maxPending;
+
+    public OperationRunner(IEnumerable<IOperationHandler> handlers, OperationRecords records, ILogger<OperationRunner> log, int maxConcurrent = 2, int maxPending = 64)
     {
+        _maxPending = Math.Max(1, maxPending);
         _handlers = handlers.ToDictionary(h => h.Kind);
         _records = records;
         _log = log;
@@ -40,6 +43,9 @@ public sealed class OperationRunner : IHostedService, IDisposable
         if (!_handlers.TryGetValue(kind ?? "", out var handler))
             throw StitchingException.InvalidArgument("kind",
                 $"'{kind}' is not a job kind this host runs; known kinds: {(Kinds.Count == 0 ? "none" : string.Join(", ", Kinds.Order()))}.");
+        var pending = _live.Values.Count(l => l.Record.State == OperationState.Pending);
+        if (pending >= _maxPending)
+            throw StitchingException.ResourceExhausted($"{pending} operations are already waiting to run on this host (Stitching:MaxPendingOperations = {_maxPending}); try again when some have finished.", "kind");
         var now = Timestamp.FromDateTime(DateTime.UtcNow);
         var op = new Operation
         {
@@ -264,6 +270,7 @@ public sealed class OperationRunner : IHostedService, IDisposable
         ErrorKind.Unavailable => "UNAVAILABLE",
         ErrorKind.Cancelled => "CANCELLED",
         ErrorKind.DataLoss => "DATA_LOSS",
+        ErrorKind.PermissionDenied => "PERMISSION_DENIED",
         _ => "INTERNAL",
     };
 

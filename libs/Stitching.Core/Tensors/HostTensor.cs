@@ -5,11 +5,11 @@ namespace Stitching.Core.Tensors;
 /// <summary>A named tensor held as raw little-endian bytes in host memory (no torch involved).</summary>
 public sealed class HostTensor
 {
-    public HostTensor(string name, DType dtype, long[] shape, ReadOnlyMemory<byte> data)
+    public HostTensor(string name, DType dtype, long[] shape, ReadOnlyMemory<byte> data, string? field = null)
     {
-        var expected = ByteLength(dtype, shape);
+        var expected = ByteLength(dtype, shape, field ?? $"tensor '{name}'.shape");
         if (data.Length != expected)
-            throw StitchingException.InvalidArgument($"tensor '{name}'.data",
+            throw StitchingException.InvalidArgument(field ?? $"tensor '{name}'.data",
                 $"holds {data.Length} bytes but dtype {dtype} with shape [{string.Join(", ", shape)}] needs {expected}; send exactly product(shape) * element size bytes.");
         Name = name;
         DType = dtype;
@@ -23,18 +23,24 @@ public sealed class HostTensor
     public ReadOnlyMemory<byte> Data { get; }
     public long ElementCount => Numel(Shape);
 
-    public static long Numel(IReadOnlyList<long> shape)
+    public static long Numel(IReadOnlyList<long> shape, string field = "shape")
     {
         long n = 1;
         foreach (var s in shape)
         {
-            if (s < 0) throw StitchingException.InvalidArgument("shape", $"has a negative dimension ({s}); dimensions must be >= 0.");
-            n = checked(n * s);
+            if (s < 0) throw StitchingException.InvalidArgument(field, $"shape [{string.Join(", ", shape)}] has a negative dimension; dimensions must be >= 0.");
+            try { n = checked(n * s); }
+            catch (OverflowException) { throw StitchingException.InvalidArgument(field, $"shape [{string.Join(", ", shape)}] has more elements than a 64-bit count holds."); }
         }
         return n;
     }
 
-    public static long ByteLength(DType dtype, IReadOnlyList<long> shape) => checked(Numel(shape) * dtype.ElementSize());
+    public static long ByteLength(DType dtype, IReadOnlyList<long> shape, string field = "shape")
+    {
+        var n = Numel(shape, field);
+        try { return checked(n * dtype.ElementSize()); }
+        catch (OverflowException) { throw StitchingException.InvalidArgument(field, $"shape [{string.Join(", ", shape)}] of {dtype} has more bytes than a 64-bit count holds."); }
+    }
 
     public static HostTensor FromFloats(string name, float[] values, params long[] shape)
     {

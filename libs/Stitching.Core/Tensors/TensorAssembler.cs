@@ -23,7 +23,7 @@ public sealed class TensorAssembler(long maxTensorBytes = long.MaxValue)
                 EnsureIdle("a new header arrived");
                 var h = chunk.Header;
                 _dtype = TensorCodec.FromProto(h.Dtype, "header.dtype");
-                var expected = HostTensor.ByteLength(_dtype, h.Shape);
+                var expected = HostTensor.ByteLength(_dtype, h.Shape, "header.shape");
                 if (h.ByteLength != expected)
                     throw StitchingException.InvalidArgument("header.byte_length",
                         $"is {h.ByteLength} for tensor '{h.Name}' but dtype {_dtype} with shape [{string.Join(", ", h.Shape)}] needs {expected}.");

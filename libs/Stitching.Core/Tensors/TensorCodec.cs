@@ -25,7 +25,7 @@ public static class TensorCodec
         Proto.DType.F32 => DType.F32, Proto.DType.F16 => DType.F16, Proto.DType.Bf16 => DType.BF16,
         Proto.DType.I32 => DType.I32, Proto.DType.I64 => DType.I64, Proto.DType.F64 => DType.F64,
         Proto.DType.U8 => DType.U8, Proto.DType.Bool => DType.Bool,
-        _ => throw StitchingException.InvalidArgument(field, $"dtype {d} is not supported; use one of F32, F16, BF16, I32, I64, F64, U8."),
+        _ => throw StitchingException.InvalidArgument(field, $"dtype {d} is not supported; use one of F32, F16, BF16, I32, I64, F64, U8, BOOL."),
     };
 
     public static Proto.Tensor ToProto(HostTensor t)
@@ -35,8 +35,9 @@ public static class TensorCodec
         return m;
     }
 
+    /// <summary>A wire tensor as a host tensor; shape, dtype and byte count are checked and errors name <paramref name="field"/>.</summary>
     public static HostTensor FromProto(Proto.Tensor m, string field = "tensor") =>
-        new(m.Name, FromProto(m.Dtype, field + ".dtype"), m.Shape.ToArray(), m.Data.Memory);
+        new(m.Name, FromProto(m.Dtype, field + ".dtype"), m.Shape.ToArray(), m.Data.Memory, field);
 
     public static Proto.TensorHeader Header(HostTensor t)
     {

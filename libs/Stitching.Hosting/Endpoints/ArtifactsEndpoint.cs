@@ -16,8 +16,11 @@ public sealed class ArtifactsEndpoint(ArtifactStore store, IShardCache cache, IO
     private const string DefaultFile = "tensors.safetensors";
     private const string SpoolFile = "upload.spool";
 
-    public override Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context) =>
-        Task.FromResult(new ListArtifactsResponse { Artifacts = { store.List(request.Kind) } });
+    public override Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context)
+    {
+        if (!string.IsNullOrEmpty(request.Kind)) ArtifactIds.Validate(request.Kind, "kind");
+        return Task.FromResult(new ListArtifactsResponse { Artifacts = { store.List(request.Kind) } });
+    }
 
     public override Task<ArtifactManifest> GetArtifact(GetArtifactRequest request, ServerCallContext context) =>
         Task.FromResult(store.GetManifest(ArtifactIds.Validate(request.Ref)));
@@ -29,7 +32,11 @@ public sealed class ArtifactsEndpoint(ArtifactStore store, IShardCache cache, IO
             throw StitchingException.InvalidArgument("target", "must be the first message of the stream; send an UploadTarget with the artifact ref before any chunk.");
         var target = requestStream.Current.Target;
         var file = FileName(target.File, "target.file");
-        using var writer = store.Create(ArtifactIds.Validate(target.Ref, "target.ref"));
+        ArtifactIds.Validate(target.Ref, "target.ref");
+        // Other kinds are made by the services from checked inputs; a client forging one could feed them anything.
+        if (target.Ref.Kind != ArtifactKinds.Tensors)
+            throw StitchingException.PermissionDenied($"target.ref.kind: clients upload artifacts of kind \"{ArtifactKinds.Tensors}\" only, not '{target.Ref.Kind}'; make a stitch with ImportStitch, an SAE with Import, activations with Extract.", "target.ref.kind");
+        using var writer = store.Create(target.Ref);
         var tensors = new List<(string Name, DType DType, long[] Shape)>();
         var assembler = new TensorAssembler(options.Value.MaxUploadTensorBytes);
         // Tensor bytes go to a spool file as they complete, so memory holds one tensor at a time.
@@ -42,6 +49,8 @@ public sealed class ArtifactsEndpoint(ArtifactStore store, IShardCache cache, IO
                     throw StitchingException.InvalidArgument("target", "may be sent only once, as the first message.");
                 if (assembler.Add(msg.Chunk) is { } t)
                 {
+                    Check.Name(t.Name, "header.name", "a tensor name");
+                    if (tensors.Any(x => x.Name == t.Name)) throw StitchingException.InvalidArgument("header.name", $"tensor '{t.Name}' arrived twice; names in one file are unique.");
                     tensors.Add((t.Name, t.DType, t.Shape));
                     await spool.WriteAsync(t.Data, ct);
                 }
@@ -71,7 +80,9 @@ public sealed class ArtifactsEndpoint(ArtifactStore store, IShardCache cache, IO
             ? SafetensorsReader.FromBytes((await cache.GetFileAsync(r, file, context.CancellationToken)).Bytes, $"{r.Display()}/{file}")
             : new SafetensorsReader(store.OpenRead(r, file), $"{r.Display()}/{file}");
         var names = request.Names.Count > 0 ? request.Names.ToList() : reader.Entries.Select(e => e.Name).ToList();
-        foreach (var name in names) reader.Entry(name); // NOT_FOUND before anything is sent
+        for (var i = 0; i < names.Count; i++) // NOT_FOUND before anything is sent
+            if (!reader.Contains(names[i]))
+                throw StitchingException.NotFound($"names[{i}]: tensor '{Check.Shorten(names[i])}' is not in {r.Display()}/{file}; it holds: {string.Join(", ", reader.Entries.Select(e => e.Name).Take(20))}.", "names");
         foreach (var name in names)
             foreach (var chunk in TensorCodec.ToChunks(reader.Read(name)))
                 await responseStream.WriteAsync(chunk, context.CancellationToken);

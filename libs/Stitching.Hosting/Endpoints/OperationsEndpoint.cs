@@ -1,3 +1,4 @@
+using Stitching.Core.Errors;
 using Grpc.Core;
 using Stitching.Core.Artifacts;
 using Stitching.Core.Operations;
@@ -18,7 +19,10 @@ public sealed class OperationsEndpoint(OperationRunner runner) : OperationsServi
         Task.FromResult(runner.Cancel(ArtifactIds.Validate(request.Id, "id")));
 
     public override Task<ListOperationsResponse> ListOperations(ListOperationsRequest request, ServerCallContext context) =>
-        Task.FromResult(new ListOperationsResponse { Operations = { runner.List(request.Kind, request.State, request.Limit) } });
+        Task.FromResult(new ListOperationsResponse
+        {
+            Operations = { runner.List(request.Kind, Check.Defined(request.State, "state"), Check.NonNegative(request.Limit, "limit", "0 = no limit")) },
+        });
 
     public override async Task WatchOperation(WatchOperationRequest request, IServerStreamWriter<Operation> responseStream, ServerCallContext context)
     {

@@ -94,15 +94,18 @@ public abstract class CausalLm : IDisposable
         Tensor x;
         if (request.StartResidual is { } residual)
         {
-            if (residual.dim() != 3 || residual.shape[2] != Width)
-                throw StitchingException.InvalidArgument("start_residual", $"shape [{string.Join(", ", residual.shape)}] must be [batch, tokens, {Width}].");
+            if (residual.dim() != 3 || residual.shape[2] != Width || residual.shape[0] == 0 || residual.shape[1] == 0)
+                throw StitchingException.InvalidArgument("start_residual", $"shape [{string.Join(", ", residual.shape)}] must be [batch, tokens, {Width}] with batch and tokens >= 1.");
+            if (MaxPositions is { } maxStart && residual.shape[1] > maxStart)
+                throw StitchingException.InvalidArgument("start_residual", $"{residual.shape[1]} tokens exceed the model's {maxStart} positions.");
             x = residual.to(DType, Device);
         }
         else
         {
             if (start != 0) throw StitchingException.InvalidArgument("start_residual", $"starting at layer {start} needs the residual stream entering that layer.");
             var ids = request.Ids ?? throw StitchingException.InvalidArgument("token_ids", "give token ids (or a start residual).");
-            if (ids.dim() != 2) throw StitchingException.InvalidArgument("token_ids", "must be [batch, tokens].");
+            if (ids.dim() != 2 || ids.shape[0] == 0 || ids.shape[1] == 0)
+                throw StitchingException.InvalidArgument("token_ids", $"shape [{string.Join(", ", ids.shape)}] must be [batch, tokens] (or [tokens]) with batch and tokens >= 1.");
             if (MaxPositions is { } max && ids.shape[1] > max)
                 throw StitchingException.InvalidArgument("token_ids", $"{ids.shape[1]} tokens exceed the model's {max} positions; use a shorter context.");
             var (lo, hi) = (ids.min().item<long>(), ids.max().item<long>());

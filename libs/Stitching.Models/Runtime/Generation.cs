@@ -21,7 +21,11 @@ public static class Generation
     {
         if (prompt.Count == 0) throw StitchingException.InvalidArgument("prompt", "is empty; give a prompt text or prompt_ids.");
         if (options.MaxNewTokens <= 0) throw StitchingException.InvalidArgument("max_new_tokens", "must be positive.");
-        if (options.Temperature < 0) throw StitchingException.InvalidArgument("temperature", "must be >= 0 (0 = greedy).");
+        if (!(options.Temperature >= 0) || !double.IsFinite(options.Temperature) || options.Temperature is > 0 and < 1e-3 || options.Temperature > 100)
+            throw StitchingException.InvalidArgument("temperature", $"is {options.Temperature}; use 0 (greedy) or a value in [0.001, 100].");
+        if (!(options.TopP is > 0 and <= 1)) throw StitchingException.InvalidArgument("top_p", $"is {options.TopP}; it must lie in (0, 1] (0 or 1 = no nucleus filter).");
+        if (options.TopK < 0 || options.TopK > model.VocabSize) throw StitchingException.InvalidArgument("top_k", $"is {options.TopK}; it must lie in 0..{model.VocabSize} (0 = no top-k filter).");
+        if (prompt.Any(i => i < 0 || i >= model.VocabSize)) throw StitchingException.InvalidArgument("prompt_ids", $"ids must lie in 0..{model.VocabSize - 1}.");
         if (model.MaxPositions is { } max && prompt.Count + options.MaxNewTokens > max)
             throw StitchingException.InvalidArgument("max_new_tokens", $"prompt ({prompt.Count}) + max_new_tokens ({options.MaxNewTokens}) exceed the model's {max} positions.");
         var generator = new Generator(options.Seed);

@@ -89,6 +89,8 @@ public sealed class AffineIntervention(IReadOnlyList<(Tensor P, Tensor? B)> maps
         {
             if (p.dim() != 2 || p.shape[0] != h.shape[^1])
                 throw StitchingException.InvalidArgument("affine.matrix", $"shape [{string.Join(", ", p.shape)}] must be [{h.shape[^1]}, d_out].");
+            if (b is not null && (b.dim() != 1 || b.shape[0] != p.shape[1]))
+                throw StitchingException.InvalidArgument("affine.bias", $"shape [{string.Join(", ", b.shape)}] must be [{p.shape[1]}], the matrix's output width.");
             h = matmul(h, p.to(ScalarType.Float32, x.device));
             if (b is not null) h = h + b.to(ScalarType.Float32, x.device);
         }

@@ -18,7 +18,7 @@ public interface INamedCorpus
 }
 
 /// <summary>Reads the documents a CorpusSpec names, in a deterministic order, one at a time.</summary>
-public sealed class Corpus(IEnumerable<INamedCorpus> named)
+public sealed class Corpus(IEnumerable<INamedCorpus> named, PathPolicy paths)
 {
     public IEnumerable<string> Documents(CorpusSpec spec)
     {
@@ -48,13 +48,12 @@ public sealed class Corpus(IEnumerable<INamedCorpus> named)
         named.FirstOrDefault(n => n.Names.Contains(name))
         ?? throw StitchingException.NotFound($"corpus.named: no built-in corpus '{name}'; known: {string.Join(", ", named.SelectMany(n => n.Names).DefaultIfEmpty("none"))}.", "corpus.named");
 
-    private static IReadOnlyList<string> Files(IEnumerable<string> paths, string field)
+    /// <summary>Client-named files, each through the path policy (allowed roots, regular files, size cap).</summary>
+    private IReadOnlyList<string> Files(IEnumerable<string> given, string field)
     {
-        var list = paths.ToList();
+        var list = given.ToList();
         if (list.Count == 0) throw StitchingException.InvalidArgument(field, "name at least one file.");
-        foreach (var p in list)
-            if (!File.Exists(p)) throw StitchingException.NotFound($"{field}: '{p}' does not exist on the server.", field);
-        return list;
+        return list.Select((p, i) => paths.ResolveReadableFile(p, $"{field}[{i}]")).ToList();
     }
 
     private static IEnumerable<string> Jsonl(string path, string field)

@@ -35,9 +35,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
     public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
     {
         var request = context.SpecAs<ExtractRequest>();
-        Validate(request);
-        var entries = new List<CatalogEntry>();
-        foreach (var m in request.Models) entries.Add(await host.Catalog.ResolveAsync(m.Model.Model, allowDownload: false, ct));
+        var entries = await ValidateAsync(request, host, ct);
         var tokenizerPath = Path.Combine(entries[0].Path, "tokenizer.json");
         var tokenizerHash = ContentIds.Sha256Hex(File.ReadAllBytes(tokenizerPath));
         for (var i = 1; i < entries.Count; i++)
@@ -62,17 +60,49 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         context.SetResult(result);
     }
 
-    private static void Validate(ExtractRequest r)
+    public const int MaxContext = 1 << 15, MaxModels = 16;
+    public const long MaxShardTokens = 1 << 24;
+
+    /// <summary>
+    /// Everything about a request that can be checked before work starts (the RPC runs it too, so a bad
+    /// request fails at once): sizes, the models (resolved, with tokenizers), and every hook against its model.
+    /// </summary>
+    public static async Task<List<CatalogEntry>> ValidateAsync(ExtractRequest r, ModelHost host, CancellationToken ct)
     {
         if (r.Corpus is null) throw StitchingException.InvalidArgument("corpus", "is required.");
-        if (r.Models.Count == 0) throw StitchingException.InvalidArgument("models", "name at least one model with hooks.");
+        if (r.Corpus.SourceCase == CorpusSpec.SourceOneofCase.None) throw StitchingException.InvalidArgument("corpus", "set one source: texts, text_files, jsonl or named.");
+        Check.NonNegative(r.Corpus.MaxDocuments, "corpus.max_documents", "0 = all");
+        if (r.Models.Count is 0 or > MaxModels) throw StitchingException.InvalidArgument("models", $"name 1 to {MaxModels} models with hooks.");
+        Check.InRange(r.BatchSize, 0, 1024, "batch_size", "rows per forward pass; 0 = default 8");
+        Check.InRange(r.ShardTokens, 0, MaxShardTokens, "shard_tokens", "tokens per shard; 0 = default 65536");
+        var spec = r.Tokens ?? new TokenSetSpec();
+        Check.InRange(spec.ContextLength, 0, MaxContext, "tokens.context_length", "tokens per row; 0 = default 128");
+        if (spec.ContextLength is > 0 and < 2) throw StitchingException.InvalidArgument("tokens.context_length", "must be at least 2.");
+        Check.NonNegative(spec.MaxTokens, "tokens.max_tokens", "0 = the whole corpus");
+        Check.Defined(spec.BosPolicy, "tokens.bos_policy");
+        var entries = new List<CatalogEntry>();
         for (var i = 0; i < r.Models.Count; i++)
         {
-            if (r.Models[i].Model is null || string.IsNullOrEmpty(r.Models[i].Model.Model)) throw StitchingException.InvalidArgument($"models[{i}].model", "is required.");
-            if (r.Models[i].Hooks.Count == 0) throw StitchingException.InvalidArgument($"models[{i}].hooks", "name at least one hook, e.g. blocks.3.hook_resid_pre.");
+            var m = r.Models[i];
+            if (m.Model is null || string.IsNullOrEmpty(m.Model.Model)) throw StitchingException.InvalidArgument($"models[{i}].model", "is required.");
+            if (m.Hooks.Count == 0) throw StitchingException.InvalidArgument($"models[{i}].hooks", "name at least one hook, e.g. blocks.3.hook_resid_pre.");
+            ModelHost.ParseDType(m.Model.Dtype);
+            if (!string.IsNullOrEmpty(m.Model.Device)) ModelHost.ParseDevice(m.Model.Device, $"models[{i}].model.device");
+            var entry = await host.Catalog.ResolveAsync(m.Model.Model, allowDownload: false, ct);
+            if (!File.Exists(Path.Combine(entry.Path, "tokenizer.json")))
+                throw StitchingException.FailedPrecondition($"models[{i}].model: {entry.Name} has no tokenizer.json; extraction tokenizes the corpus with it.", $"models[{i}].model");
+            var info = ModelHost.Describe(entry);
+            for (var j = 0; j < m.Hooks.Count; j++)
+            {
+                var hook = Stitching.Models.HookPoint.Parse(m.Hooks[j], info.Layers, $"models[{i}].hooks[{j}]");
+                if (!info.Hooks.Contains(hook.ToString()))
+                    throw StitchingException.InvalidArgument($"models[{i}].hooks[{j}]", $"'{Check.Shorten(m.Hooks[j])}' is not a hook of {entry.Name} ({info.Layers} layers); its hooks run blocks.0.hook_resid_pre .. {info.Hooks[^1]}.");
+            }
+            if (info.MaxPositions > 0 && spec.ContextLength > info.MaxPositions)
+                throw StitchingException.InvalidArgument("tokens.context_length", $"{spec.ContextLength} exceeds {entry.Name}'s {info.MaxPositions} positions.");
+            entries.Add(entry);
         }
-        if (r.BatchSize < 0) throw StitchingException.InvalidArgument("batch_size", "must be positive (default 8).");
-        if (r.ShardTokens < 0) throw StitchingException.InvalidArgument("shard_tokens", "must be positive (default 65536).");
+        return entries;
     }
 
     private TokenSetRows OpenTokens(ArtifactRef r) => new(new SafetensorsReader(store.OpenRead(r, TokenSet.File), $"{r.Id}/{TokenSet.File}"));

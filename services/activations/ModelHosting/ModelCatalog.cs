@@ -12,7 +12,7 @@ public sealed record CatalogEntry(string Name, string Path, string Source);
 /// Finds checkpoints: the model store ({StoreRoot}/models/NAME, or Stitching:ModelsRoot), the Hugging Face
 /// hub cache (models a user downloaded with Python), local folders, and hub repo ids (downloaded on request).
 /// </summary>
-public sealed class ModelCatalog(IOptions<StitchingOptions> options)
+public sealed class ModelCatalog(IOptions<StitchingOptions> options, PathPolicy paths)
 {
     private readonly HubOptions _hub = HubOptions.FromEnvironment();
 
@@ -41,11 +41,23 @@ public sealed class ModelCatalog(IOptions<StitchingOptions> options)
     {
         if (string.IsNullOrWhiteSpace(reference))
             throw StitchingException.InvalidArgument("model", "is empty; give a model-store name, a checkpoint folder or a Hugging Face repo id (see ListModels).");
-        var stored = System.IO.Path.Combine(ModelsRoot, reference);
-        if (!reference.Contains('/') && File.Exists(System.IO.Path.Combine(stored, "config.json")))
-            return new CatalogEntry(reference, stored, "store");
-        if (Directory.Exists(reference))
-            return new CatalogEntry(reference, System.IO.Path.GetFullPath(reference), "folder");
+        // A path (absolute, ./ or ../, ~) is a client-named folder: the path policy decides before anything is looked up.
+        if (reference.StartsWith('/') || reference.StartsWith("./") || reference.StartsWith("../") || reference.StartsWith('~') || reference == "." || reference == "..")
+        {
+            var folder = paths.Resolve(reference, "model");
+            if (!File.Exists(System.IO.Path.Combine(folder, "config.json")))
+                throw StitchingException.NotFound($"model: folder '{Check.Shorten(reference)}' holds no config.json; give a Hugging Face checkpoint folder.", "model");
+            return new CatalogEntry(reference, folder, "folder");
+        }
+        if (!reference.Contains('/'))
+        {
+            if (!Stitching.Core.Artifacts.ArtifactIds.IsSafe(reference))
+                throw StitchingException.InvalidArgument("model", $"'{Check.Shorten(reference)}' is not a model-store name (letters, digits, . _ -), a folder path or a hub id org/name.");
+            var stored = System.IO.Path.Combine(ModelsRoot, reference);
+            if (File.Exists(System.IO.Path.Combine(stored, "config.json"))) return new CatalogEntry(reference, stored, "store");
+        }
+        else if (!System.Text.RegularExpressions.Regex.IsMatch(reference, @"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}(@[A-Za-z0-9._/-]{1,128})?$") || reference.Contains(".."))
+            throw StitchingException.InvalidArgument("model", $"'{Check.Shorten(reference)}' is not a hub id (org/name[@revision]); a folder path starts with / or ./.");
         if (!reference.Contains('/'))
             throw StitchingException.NotFound($"model '{reference}' is not in the model store ({ModelsRoot}) and is not a folder; known: {string.Join(", ", List().Select(e => e.Name).DefaultIfEmpty("none"))}. Give a store name, a checkpoint folder or a Hugging Face repo id (org/name).", "model");
         var path = await new ModelResolver(_hub).ResolveAsync(reference, allowDownload, ct: ct);

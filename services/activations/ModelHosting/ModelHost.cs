@@ -37,7 +37,21 @@ public sealed class ModelHost(ModelCatalog catalog, TorchWorker worker, IOptions
 
     public static string DTypeName(ScalarType t) => t switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
 
-    private string DeviceOf(ModelSpec spec) => string.IsNullOrEmpty(spec.Device) ? options.Value.Device : spec.Device;
+    private string DeviceOf(ModelSpec spec) => string.IsNullOrEmpty(spec.Device) ? options.Value.Device : ParseDevice(spec.Device, "model.device");
+
+    /// <summary>"cpu", "cuda" or "cuda:N" for a GPU this host has; anything else never reaches libtorch.</summary>
+    public static string ParseDevice(string device, string field)
+    {
+        if (device == "cpu") return device;
+        var m = System.Text.RegularExpressions.Regex.Match(device, @"^cuda(?::(\d{1,3}))?$");
+        if (!m.Success) throw StitchingException.InvalidArgument(field, $"'{Check.Shorten(device)}' is not a device; use cpu, cuda or cuda:N (empty = the host's Stitching:Device).");
+        if (!TorchSharp.torch.cuda.is_available())
+            throw StitchingException.FailedPrecondition($"{field}: this host has no CUDA device; use cpu or leave device empty.", field);
+        var index = m.Groups[1].Success ? int.Parse(m.Groups[1].Value) : 0;
+        var count = TorchSharp.torch.cuda.device_count();
+        if (index >= count) throw StitchingException.InvalidArgument(field, $"cuda:{index} does not exist; this host has cuda:0..cuda:{count - 1}.");
+        return device;
+    }
 
     /// <summary>Loads (or finds loaded) and leases a model; dispose the lease when done.</summary>
     public async Task<LoadedModel.Lease> AcquireAsync(ModelSpec? spec, bool allowDownload, CancellationToken ct)
@@ -45,8 +59,8 @@ public sealed class ModelHost(ModelCatalog catalog, TorchWorker worker, IOptions
         if (spec is null || string.IsNullOrEmpty(spec.Model))
             throw StitchingException.InvalidArgument("model.model", "is empty; give a model-store name, a checkpoint folder or a Hugging Face repo id (see ListModels).");
         var dtype = ParseDType(spec.Dtype);
-        var entry = await catalog.ResolveAsync(spec.Model, allowDownload, ct);
         var device = DeviceOf(spec);
+        var entry = await catalog.ResolveAsync(spec.Model, allowDownload, ct);
         var key = $"{entry.Path}|{DTypeName(dtype)}|{device}";
         for (var attempt = 0; attempt < 3; attempt++)
         {

@@ -30,6 +30,13 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
     /// <summary>The language models of a spliced evaluation of <paramref name="stitch"/>, through Forward.</summary>
     public ISpliceModels ForSplice(Common.ArtifactRef stitch) => new SpliceModels(Client, stitch);
 
+    /// <summary>Layers and width of a model, from the activations service's DescribeModel.</summary>
+    public async Task<(int Layers, int Width)> ShapeAsync(LanguageModelRef model, CancellationToken ct)
+    {
+        var info = await Client.DescribeModelAsync(new DescribeModelRequest { Model = new ModelSpec { Model = model.Model, Dtype = model.DType, Device = model.Device } }, cancellationToken: ct);
+        return (info.Layers, info.Width);
+    }
+
     /// <summary>Texts tokenized by <paramref name="model"/> (no BOS), joined and cut into full rows of <paramref name="context"/> tokens.</summary>
     public async Task<List<int[]>> TokenRowsAsync(ModelSpec model, IEnumerable<string> texts, int context, int maxRows, CancellationToken ct)
     {

@@ -22,7 +22,7 @@ public sealed record MatchSettings(int Tokens, double Variance, string Rule, boo
         tokens = tokens == 0 ? DefaultTokens : tokens;
         variance = variance == 0 ? DefaultVariance : variance;
         rule = string.IsNullOrEmpty(rule) ? DefaultRule : rule;
-        if (tokens < 8) throw StitchingException.InvalidArgument("max_tokens", $"must be at least 8 (default {DefaultTokens}).");
+        if (tokens is < 8 or > 1 << 22) throw StitchingException.InvalidArgument("max_tokens", $"is {tokens}; it must lie in [8, {1 << 22}] (0 = default {DefaultTokens}).");
         if (!(variance is > 0 and <= 1)) throw StitchingException.InvalidArgument("svcca_variance", $"must lie in (0, 1] (default {DefaultVariance}).");
         if (!Rules.Contains(rule)) throw StitchingException.InvalidArgument("rule", $"is '{rule}'; use one of {string.Join(", ", Rules)} (default {DefaultRule}).");
         return new MatchSettings(tokens, variance, rule, includeEmbeddings, hooksA, hooksB);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Runtime.InteropServices;
 using Grpc.Core;
 using Stitching.Contracts.Activations.V1;
@@ -114,13 +115,15 @@ public class ExtractionTests
     public async Task Bad_extraction_requests_fail_clearly()
     {
         await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
-        var badHook = await RunAsync(server, Request(models: ("tiny-a", ["blocks.9.hook_resid_pre"])));
-        Assert.Equal(OperationState.Failed, badHook.State);
-        Assert.Equal("INVALID_ARGUMENT", badHook.Error.Code);
-        Assert.Contains("models[0].hooks[0]", badHook.Error.Message);
-        var noModel = await RunAsync(server, Request(models: ("missing", ["blocks.0.hook_resid_pre"])));
-        Assert.Equal("NOT_FOUND", noModel.Error.Code);
-        var tooShort = Request(context: 100000, models: ("tiny-a", ["blocks.0.hook_resid_pre"]));
-        Assert.Equal("INVALID_ARGUMENT", (await RunAsync(server, tooShort)).Error.Code);
+        // Checked when the request arrives: nothing runs, no TokenSet is written for a request that cannot work.
+        var badHook = await Assert.ThrowsAsync<RpcException>(() => RunAsync(server, Request(models: ("tiny-a", ["blocks.9.hook_resid_pre"]))));
+        Assert.Equal(StatusCode.InvalidArgument, badHook.StatusCode);
+        Assert.Contains("models[0].hooks[0]", badHook.Status.Detail);
+        var noModel = await Assert.ThrowsAsync<RpcException>(() => RunAsync(server, Request(models: ("missing", ["blocks.0.hook_resid_pre"]))));
+        Assert.Equal(StatusCode.NotFound, noModel.StatusCode);
+        var tooLong = await Assert.ThrowsAsync<RpcException>(() => RunAsync(server, Request(context: 100000, models: ("tiny-a", ["blocks.0.hook_resid_pre"]))));
+        Assert.Equal(StatusCode.InvalidArgument, tooLong.StatusCode);
+        Assert.Contains("context_length", tooLong.Status.Detail);
+        Assert.Empty(server.Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>().List("token-set"));
     }
 }

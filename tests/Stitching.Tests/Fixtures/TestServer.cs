@@ -25,7 +25,8 @@ public sealed class TestServer : IAsyncDisposable
     public LocalRedis? Redis => Server.LocalRedis;
     public string StoreRoot => Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>().Root;
 
-    public static async Task<TestServer> StartAsync(string? storeRoot = null, bool redis = true, bool testJobs = true, string? modelsRoot = null)
+    public static async Task<TestServer> StartAsync(string? storeRoot = null, bool redis = true, bool testJobs = true, string? modelsRoot = null,
+        IReadOnlyList<string>? allowedRoots = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         if (redis && LocalRedis.FindExecutable() is null)
             throw new InvalidOperationException("These tests need a real redis-server: apt-get install -y redis-server (the ./test script does it).");
@@ -35,8 +36,10 @@ public sealed class TestServer : IAsyncDisposable
             StoreRoot = storeRoot ?? owned!.Path,
             RedisUrl = null,
             StartLocalRedis = redis,
+            AllowedRoots = allowedRoots ?? [],
             Configure = b =>
             {
+                foreach (var (k, v) in settings ?? new Dictionary<string, string>()) b.Configuration[k] = v;
                 if (modelsRoot is not null) b.Configuration["Stitching:ModelsRoot"] = modelsRoot;
                 if (!testJobs) return;
                 b.Services.AddSingleton<IOperationHandler, CountingJob>();

@@ -31,7 +31,7 @@ public class RedisShardCacheTests : IAsyncLifetime
     private async Task<(ArtifactRef Ref, float[] Values)> UploadShardAsync(string id, int n = 3_000_000)
     {
         var values = Enumerable.Range(0, n).Select(i => (float)Math.Sin(i)).ToArray();
-        var r = new ArtifactRef { Kind = "activation-set", Id = id };
+        var r = new ArtifactRef { Kind = "tensors", Id = id };
         await TensorTransfer.UploadAsync(new ArtifactsService.ArtifactsServiceClient(_server.Channel), r, [HostTensor.FromFloats("activations", values, n / 1000, 1000)], file: "shard-0.safetensors");
         return (r, values);
     }

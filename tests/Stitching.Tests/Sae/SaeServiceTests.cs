@@ -39,7 +39,8 @@ public class SaeServiceTests
     [Fact]
     public async Task Train_streams_progress_and_stores_a_SaeLens_sae_with_its_log()
     {
-        await using var server = await TestServer.StartAsync(redis: true);
+        using var dir = new TempDir("sae-export");
+        await using var server = await TestServer.StartAsync(redis: true, allowedRoots: [dir.Path]);
         var client = new SaeService.SaeServiceClient(server.Channel);
         var set = PlantedSet(server, "as-planted", 3);
         var op = await client.TrainAsync(Request(set, tokens: 128 * 400));
@@ -72,9 +73,11 @@ public class SaeServiceTests
 
         // Export -> Import through the RPCs is lossless: export folds the input scaling into the weights
         // (normalize_activations "none", as SAELens saves), so the weights are the folded ones and the function is the same.
-        using var dir = new TempDir("sae-export");
-        await client.ExportAsync(new ExportRequest { Sae = info.Ref, Path = dir.Path });
-        var imported = await client.ImportAsync(new ImportRequest { Path = dir.Path });
+        var exportDir = Path.Combine(dir.Path, "exported");
+        await client.ExportAsync(new ExportRequest { Sae = info.Ref, Path = exportDir });
+        var again = await Assert.ThrowsAsync<RpcException>(() => client.ExportAsync(new ExportRequest { Sae = info.Ref, Path = exportDir }).ResponseAsync);
+        Assert.Equal(StatusCode.AlreadyExists, again.StatusCode); // nothing already there is overwritten
+        var imported = await client.ImportAsync(new ImportRequest { Path = exportDir });
         using var back = SaeArtifacts.Load(Store(server), imported.Ref, "sae");
         using var folded = sae.WithScalingFactor(1);
         Assert.Equal(1.0, back.Config.ScalingFactor);

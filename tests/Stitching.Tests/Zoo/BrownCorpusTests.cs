@@ -96,7 +96,7 @@ public class BrownCorpusTests
     [Fact]
     public void Named_corpus_serves_the_splits_to_extraction()
     {
-        var corpus = new Corpus([new BrownNamedCorpus()]);
+        var corpus = new Corpus([new BrownNamedCorpus()], new Stitching.Core.Errors.PathPolicy([]));
         var test = corpus.Documents(new CorpusSpec { Named = "brown:test" }).ToList();
         Assert.Equal(54, test.Count);
         Assert.Equal(BrownSplit.Documents(Corpus, Split.Test)[0].Render().Text, test[0]);
