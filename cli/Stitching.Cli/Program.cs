@@ -20,4 +20,5 @@ foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);
 // --server and --store apply to every command (recursive options of the root).
 root.Options.Add(ServerConnection.ServerOption);
 root.Options.Add(ServerConnection.StoreOption);
+root.Options.Add(ServerConnection.TokenOption);
 return await root.Parse(args).InvokeAsync();

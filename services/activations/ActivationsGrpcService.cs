@@ -23,7 +23,7 @@ namespace Stitching.Activations;
 
 /// <summary>gRPC surface of the activations service (activations.proto documents each RPC).</summary>
 public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, ArtifactStore store, IShardCache cache,
-    OperationRunner runner, IOptions<StitchingOptions> options, [FromKeyedServices("Activations")] StitchingTelemetry telemetry)
+    OperationRunner runner, IOptions<StitchingOptions> options, [FromKeyedServices("Activations")] StitchingTelemetry telemetry, Extraction.Corpus corpus)
     : ActivationsService.ActivationsServiceBase
 {
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
@@ -140,8 +140,13 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         var sampling = new SamplingOptions(maxNew, request.Temperature, request.TopK, request.TopP == 0 ? 1 : request.TopP,
             request.Seed, request.IgnoreEos ? null : loaded.Tokenizer?.EosId);
         var promptPositions = Enumerable.Range(0, prompt.Count).ToList();
-        var (fresh, reason) = await worker.RunAsync(() => Generation.Generate(loaded.Model, prompt, sampling,
-            _ => InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts, request.InterveneOnPromptOnly ? _ => promptPositions : null), ct), ct);
+        Generation.Validate(loaded.Model, prompt, sampling);
+        // One torch-thread item per token: a long generation never holds the thread from other calls for long.
+        var session = new GenerationSession(loaded.Model, prompt, sampling,
+            _ => InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts, request.InterveneOnPromptOnly ? _ => promptPositions : null));
+        await worker.RunAsync(() => { InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts); return 0; }, ct); // interventions fail before the first token
+        while (!session.Done) await worker.RunAsync(() => { session.Step(); return 0; }, ct);
+        var (fresh, reason) = (session.NewIds, session.StopReason);
         var response = new GenerateResponse { Text = loaded.Tokenizer?.Decode(fresh, skipSpecialTokens: true) ?? "", StopReason = reason };
         response.PromptIds.AddRange(prompt);
         response.NewIds.AddRange(fresh);
@@ -151,6 +156,7 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
     public override async Task<Common.Operation> Extract(ExtractRequest request, ServerCallContext context)
     {
         await ExtractHandler.ValidateAsync(request, host, context.CancellationToken);
+        corpus.Version(request.Corpus); // client-named files pass the path policy now, not when the job runs
         return runner.Start(ExtractHandler.OperationKind, Any.Pack(request));
     }
 

@@ -13,9 +13,15 @@ public static class HealthCommand
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var health = new Health.HealthClient(c.Channel);
-            var info = await new ServerInfoService.ServerInfoServiceClient(c.Channel).GetServerInfoAsync(new GetServerInfoRequest(), cancellationToken: ct);
             var overall = await health.CheckAsync(new HealthCheckRequest(), cancellationToken: ct);
             Console.WriteLine($"server {(c.IsEmbedded ? "(embedded) " : "")}: {overall.Status.ToString().ToUpperInvariant()}");
+            ServerInfo info;
+            try { info = await new ServerInfoService.ServerInfoServiceClient(c.Channel).GetServerInfoAsync(new GetServerInfoRequest(), cancellationToken: ct); }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unauthenticated)
+            {
+                Console.WriteLine("  (services, checks and store need a token: --token or STITCHING_TOKEN)");
+                return overall.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+            }
             foreach (var s in info.Services)
             {
                 var r = await health.CheckAsync(new HealthCheckRequest { Service = s }, cancellationToken: ct);

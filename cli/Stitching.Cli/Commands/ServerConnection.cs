@@ -14,6 +14,8 @@ public sealed class ServerConnection : IAsyncDisposable
     public static readonly Option<string?> ServerOption = new("--server") { Description = "Address of a running server (http://host:port). Without it, an embedded server starts in this process.", Recursive = true };
     public static readonly Option<string?> StoreOption = new("--store") { Description = "Artifact store folder for the embedded server (default: $STITCHING_STORE or ~/.local/share/stitching/store).", Recursive = true };
 
+    public static readonly Option<string?> TokenOption = new("--token") { Description = "Bearer token for a --server that requires one (default: $STITCHING_TOKEN).", Recursive = true };
+
     private readonly EmbeddedServer? _embedded;
 
     private ServerConnection(GrpcChannel channel, EmbeddedServer? embedded)
@@ -29,7 +31,12 @@ public sealed class ServerConnection : IAsyncDisposable
     {
         var server = parse.GetValue(ServerOption);
         if (!string.IsNullOrEmpty(server))
-            return new ServerConnection(GrpcChannel.ForAddress(server, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20 }), null);
+        {
+            var token = parse.GetValue(TokenOption) ?? Environment.GetEnvironmentVariable("STITCHING_TOKEN");
+            var channelOptions = new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 };
+            if (!string.IsNullOrEmpty(token)) channelOptions.HttpHandler = new BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
+            return new ServerConnection(GrpcChannel.ForAddress(server, channelOptions), null);
+        }
         var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions { StoreRoot = parse.GetValue(StoreOption), AllowedRoots = PathArguments(parse) }, ct);
         return new ServerConnection(embedded.CreateChannel(), embedded);
     }
@@ -76,5 +83,15 @@ public sealed class ServerConnection : IAsyncDisposable
     {
         Channel.Dispose();
         if (_embedded is not null) await _embedded.DisposeAsync();
+    }
+
+    /// <summary>Adds "authorization: Bearer TOKEN" to every HTTP/2 request of the channel (plain or TLS).</summary>
+    private sealed class BearerHandler(string token) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            request.Headers.TryAddWithoutValidation("authorization", "Bearer " + token);
+            return base.SendAsync(request, ct);
+        }
     }
 }

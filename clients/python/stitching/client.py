@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Collection, Iterator, Mapping
 
+import os
+
 import grpc
 import numpy as np
 
@@ -179,22 +181,58 @@ def _state(state) -> int:
     return int(state)
 
 
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+              grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds ``authorization: Bearer TOKEN`` to every call (servers with Stitching:Auth:Tokens need it)."""
+
+    def __init__(self, token: str):
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, d):
+        metadata = list(d.metadata or []) + [self._header]
+        fields = ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+        values = {f: getattr(d, f, None) for f in fields}
+        values["metadata"] = metadata
+
+        class Details(grpc.ClientCallDetails):
+            pass
+        out = Details()
+        for k, v in values.items():
+            setattr(out, k, v)
+        return out
+
+    def intercept_unary_unary(self, continuation, d, request):
+        return continuation(self._details(d), request)
+
+    def intercept_unary_stream(self, continuation, d, request):
+        return continuation(self._details(d), request)
+
+    def intercept_stream_unary(self, continuation, d, requests):
+        return continuation(self._details(d), requests)
+
+    def intercept_stream_stream(self, continuation, d, requests):
+        return continuation(self._details(d), requests)
+
+
 class Client:
     """``Client("host:port")``; a context manager that closes its channel. RPC failures raise grpc.RpcError.
+
+    ``token`` (default: the STITCHING_TOKEN environment variable) is sent as a bearer token on every call.
 
     The raw stubs are under ``client.stub`` (artifacts, operations, server_info, health, activations,
     stitch, sae, eval) for anything the helpers below do not cover.
     """
 
     def __init__(self, address: str = "127.0.0.1:50051", *, timeout: float | None = 30.0,
-                 channel: grpc.Channel | None = None):
+                 channel: grpc.Channel | None = None, token: str | None = None):
         self.address = address
         self.timeout = timeout
         self.channel = channel or grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ])
-        c = self.channel
+        token = token if token is not None else os.environ.get("STITCHING_TOKEN")
+        c = grpc.intercept_channel(self.channel, _Bearer(token)) if token else self.channel
         self.stub = SimpleNamespace(
             artifacts=artifacts_pb2_grpc.ArtifactsServiceStub(c),
             operations=operations_pb2_grpc.OperationsServiceStub(c),

@@ -19,6 +19,19 @@ public static class Generation
     public static (List<int> NewIds, string StopReason) Generate(CausalLm model, IReadOnlyList<int> prompt, SamplingOptions options,
         Func<int, IReadOnlyDictionary<HookPoint, IReadOnlyList<IIntervention>>> interventionsFor, CancellationToken ct = default)
     {
+        Validate(model, prompt, options);
+        var session = new GenerationSession(model, prompt, options, interventionsFor);
+        while (!session.Done)
+        {
+            ct.ThrowIfCancellationRequested();
+            session.Step();
+        }
+        return (session.NewIds, session.StopReason);
+    }
+
+    /// <summary>Checks a prompt and sampling options against a model (any thread).</summary>
+    public static void Validate(CausalLm model, IReadOnlyList<int> prompt, SamplingOptions options)
+    {
         if (prompt.Count == 0) throw StitchingException.InvalidArgument("prompt", "is empty; give a prompt text or prompt_ids.");
         if (options.MaxNewTokens <= 0) throw StitchingException.InvalidArgument("max_new_tokens", "must be positive.");
         if (!(options.Temperature >= 0) || !double.IsFinite(options.Temperature) || options.Temperature is > 0 and < 1e-3 || options.Temperature > 100)
@@ -28,24 +41,9 @@ public static class Generation
         if (prompt.Any(i => i < 0 || i >= model.VocabSize)) throw StitchingException.InvalidArgument("prompt_ids", $"ids must lie in 0..{model.VocabSize - 1}.");
         if (model.MaxPositions is { } max && prompt.Count + options.MaxNewTokens > max)
             throw StitchingException.InvalidArgument("max_new_tokens", $"prompt ({prompt.Count}) + max_new_tokens ({options.MaxNewTokens}) exceed the model's {max} positions.");
-        var generator = new Generator(options.Seed);
-        var ids = prompt.ToList();
-        var fresh = new List<int>();
-        for (var step = 0; step < options.MaxNewTokens; step++)
-        {
-            ct.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Count]);
-            var logits = model.Forward(new ForwardRequest { Ids = input, Logits = true, Interventions = interventionsFor(ids.Count) }).Logits!;
-            var next = Choose(logits[0, -1].to(ScalarType.Float32), options, generator);
-            ids.Add(next);
-            fresh.Add(next);
-            if (next == options.StopToken) return (fresh, "eos");
-        }
-        return (fresh, "length");
     }
 
-    private static int Choose(Tensor logits, SamplingOptions o, Generator generator)
+    internal static int Choose(Tensor logits, SamplingOptions o, Generator generator)
     {
         if (o.Temperature == 0) return (int)logits.argmax().item<long>();
         var scaled = logits / o.Temperature;
@@ -63,5 +61,34 @@ public static class Generation
             scaled = scaled.scatter(0, order, sorted.masked_fill(drop, float.NegativeInfinity));
         }
         return (int)multinomial(F.softmax(scaled, 0), 1, generator: generator).item<long>();
+    }
+}
+
+/// <summary>
+/// One generation, a token per <see cref="Step"/> (torch thread), so a host can run other work between
+/// steps instead of holding its torch thread for the whole generation. Validate with <see cref="Generation.Generate"/>'s checks first.
+/// </summary>
+public sealed class GenerationSession(CausalLm model, IReadOnlyList<int> prompt, SamplingOptions options,
+    Func<int, IReadOnlyDictionary<HookPoint, IReadOnlyList<IIntervention>>> interventionsFor)
+{
+    private readonly List<int> _ids = prompt.ToList();
+    private Generator? _generator;
+
+    public List<int> NewIds { get; } = [];
+    public bool Done { get; private set; }
+    public string StopReason { get; private set; } = "length";
+
+    public void Step()
+    {
+        if (Done) return;
+        _generator ??= new Generator(options.Seed);
+        using var scope = NewDisposeScope();
+        var input = tensor(_ids.Select(i => (long)i).ToArray(), [1, _ids.Count]);
+        var logits = model.Forward(new ForwardRequest { Ids = input, Logits = true, Interventions = interventionsFor(_ids.Count) }).Logits!;
+        var next = Generation.Choose(logits[0, -1].to(ScalarType.Float32), options, _generator);
+        _ids.Add(next);
+        NewIds.Add(next);
+        if (next == options.StopToken) { Done = true; StopReason = "eos"; }
+        else if (NewIds.Count >= options.MaxNewTokens) Done = true;
     }
 }

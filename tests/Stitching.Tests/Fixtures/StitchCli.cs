@@ -30,7 +30,7 @@ public sealed class StitchCli : IDisposable
     public GrpcChannel Channel { get; }
 
     /// <summary>Starts `stitch serve` on a free loopback port over a store, without Redis, and waits until it serves.</summary>
-    public static async Task<StitchCli> ServeAsync(string storeRoot)
+    public static async Task<StitchCli> ServeAsync(string storeRoot, IReadOnlyDictionary<string, string>? environment = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -39,6 +39,7 @@ public sealed class StitchCli : IDisposable
         var address = $"http://127.0.0.1:{port}";
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in new[] { Dll(), "serve", "--url", address, "--no-redis", "--store", storeRoot }) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
