@@ -35,7 +35,18 @@ public static class StitchingHosting
             .PostConfigure(o => o.RedisUrl = string.IsNullOrEmpty(o.RedisUrl) ? builder.Configuration["REDIS_URL"] : o.RedisUrl);
 
         // gRPC without TLS needs HTTP/2 only (h2c); TLS terminates at the ingress in Kubernetes.
-        builder.WebHost.ConfigureKestrel(k => k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.ConfigureEndpointDefaults(l => l.Protocols = HttpProtocols.Http2);
+            // TLS: PEM certificate and key for https:// endpoints (ASPNETCORE_URLS=https://0.0.0.0:50051).
+            if (!string.IsNullOrEmpty(configured.Tls.CertificatePath))
+                k.ConfigureHttpsDefaults(h => h.ServerCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(
+                    configured.Tls.CertificatePath, string.IsNullOrEmpty(configured.Tls.KeyPath) ? null : configured.Tls.KeyPath));
+        });
+        // Per-request lines only when asked for (Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics=Information):
+        // failed RPCs are logged once at Warning, with status and field, by the error interceptor.
+        foreach (var category in new[] { "Microsoft.AspNetCore.Hosting.Diagnostics", "Microsoft.AspNetCore.Routing", "Grpc.AspNetCore.Server" })
+            if (builder.Configuration[$"Logging:LogLevel:{category}"] is null) builder.Logging.AddFilter(category, LogLevel.Warning);
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<ErrorInterceptor>();

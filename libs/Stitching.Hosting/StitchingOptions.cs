@@ -64,6 +64,9 @@ public sealed class StitchingOptions
     /// <summary>Bearer tokens; when any is set every RPC but health needs "authorization: Bearer TOKEN". STITCHING_AUTH_TOKENS (comma-separated) adds to them.</summary>
     public AuthOptions Auth { get; set; } = new();
 
+    /// <summary>TLS for https:// endpoints: PEM certificate (and key) paths.</summary>
+    public TlsOptions Tls { get; set; } = new();
+
     /// <summary>gRPC server reflection (grpcurl and friends); on by default.</summary>
     public bool Reflection { get; set; } = true;
 
@@ -75,6 +78,12 @@ public sealed class StitchingOptions
         if (string.IsNullOrEmpty(data)) data = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
         return Path.Combine(data, "stitching", "store");
     }
+}
+
+public sealed class TlsOptions
+{
+    public string? CertificatePath { get; set; }
+    public string? KeyPath { get; set; }
 }
 
 public sealed class AuthOptions

@@ -26,6 +26,31 @@ public sealed class ArtifactStore
         _log = log;
         Directory.CreateDirectory(Root);
         Directory.CreateDirectory(StagingRoot);
+        CleanStaging(TimeSpan.FromHours(1));
+    }
+
+    /// <summary>
+    /// Removes staging folders left by writers that died (a crash, kill -9) and were not touched for
+    /// <paramref name="age"/>: younger ones may belong to a live writer in another host on a shared store.
+    /// </summary>
+    public int CleanStaging(TimeSpan age)
+    {
+        var removed = 0;
+        foreach (var dir in Directory.EnumerateDirectories(StagingRoot))
+        {
+            try
+            {
+                var touched = Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Select(File.GetLastWriteTimeUtc)
+                    .Append(Directory.GetLastWriteTimeUtc(dir)).Max();
+                if (DateTime.UtcNow - touched < age) continue;
+                Directory.Delete(dir, recursive: true);
+                removed++;
+            }
+            catch (IOException) { } // a writer finished or removed it meanwhile
+            catch (UnauthorizedAccessException) { }
+        }
+        if (removed > 0) _log?.LogInformation("removed {Count} abandoned staging folders from {Staging}", removed, StagingRoot);
+        return removed;
     }
 
     public string Root { get; }

@@ -80,4 +80,22 @@ public class ArtifactStoreTests
         Assert.Equal(ErrorKind.AlreadyExists, e.Kind);
         Assert.Equal("first"u8.ToArray(), store.ReadAllBytes(r, "data.bin"));
     }
+
+    [Fact]
+    public void Abandoned_staging_folders_are_removed_at_start_up_and_fresh_ones_kept()
+    {
+        using var dir = new TempDir("staging");
+        var staging = Path.Combine(dir.Path, ".staging");
+        var (old, fresh) = (Path.Combine(staging, "dead-writer"), Path.Combine(staging, "live-writer"));
+        Directory.CreateDirectory(old);
+        Directory.CreateDirectory(fresh);
+        File.WriteAllText(Path.Combine(old, "part"), "x");
+        File.WriteAllText(Path.Combine(fresh, "part"), "y");
+        var past = DateTime.UtcNow.AddHours(-3);
+        File.SetLastWriteTimeUtc(Path.Combine(old, "part"), past);
+        Directory.SetLastWriteTimeUtc(old, past);
+        _ = new ArtifactStore(dir.Path);
+        Assert.False(Directory.Exists(old));
+        Assert.True(File.Exists(Path.Combine(fresh, "part")));
+    }
 }

@@ -63,6 +63,7 @@ public class HostileClientTests(ITestOutputHelper output)
         if (log is { Length: > 0 })
             File.AppendAllLines(log, outcomes.Select(o => $"RESULT\t{o.Probe.Rpc}\t{o.Probe.Field}\t{o.Code}\t{o.Detail.ReplaceLineEndings(" ")}"));
         Assert.True(outcomes.Count >= 300, $"only {outcomes.Count} requests were tried");
+        Assert.Equal(Methods.Count, outcomes.Select(o => o.Probe.Rpc).Distinct().Count()); // every RPC of every contract
         Assert.True(bad.Count == 0, $"{bad.Count} requests ended INTERNAL, UNKNOWN or UNAVAILABLE (first: {Describe(bad.FirstOrDefault())})");
         Assert.True(unnamed.Count == 0, $"{unnamed.Count} errors do not name their field (first: {Describe(unnamed.FirstOrDefault())})");
         var failedValid = outcomes.Where(o => o.Probe.Field == "" && o.Code != StatusCode.OK).ToList();
@@ -148,6 +149,7 @@ public class HostileClientTests(ITestOutputHelper output)
             ("GetArtifact", new GetArtifactRequest { Ref = setA }),
             ("ReadTensors", new ReadTensorsRequest { Ref = tensors, Names = { "activations" } }),
             ("GetOperation", new GetOperationRequest { Id = extracted.Id }),
+            ("WatchOperation", new WatchOperationRequest { Id = extracted.Id }),
             ("ListOperations", new ListOperationsRequest { Limit = 5 }),
             ("CancelOperation", new CancelOperationRequest { Id = extracted.Id }),
             ("GetServerInfo", new GetServerInfoRequest()),
@@ -172,6 +174,7 @@ public class HostileClientTests(ITestOutputHelper output)
             ("Export", new ExportRequest { Sae = sae, Path = Path.Combine(allowed, "exported") }),
             ("Import", new ImportRequest { Path = Path.Combine(allowed, "to-import"), Id = "hostile-import" }),
             ("StartOperation", new StartOperationRequest { Kind = "sae.train", Spec = Any.Pack(train) }),
+            ("UnloadModel", new UnloadModelRequest { Model = new ModelSpec { Model = "tiny-b" } }),
         ];
     }
 
