@@ -77,6 +77,13 @@ public class TrustBoundaryTests
         var described = await client.DescribeModelAsync(new DescribeModelRequest { Model = new ModelSpec { Model = Path.Combine(root.Path, "model") } });
         Assert.Equal(2, described.Layers);
 
+        // Writes too: an export outside the root is refused before the SAE is even looked up.
+        var saeClient = new SaeService.SaeServiceClient(server.Channel);
+        Assert.Equal(StatusCode.PermissionDenied, await CodeOf(() => saeClient.ExportAsync(new ExportRequest { Path = Path.Combine(outside.Path, "out"), Sae = new ArtifactRef { Kind = "sae", Id = "none" } }).ResponseAsync));
+        Assert.Equal(StatusCode.PermissionDenied, await CodeOf(() => saeClient.ExportAsync(new ExportRequest { Path = Path.Combine(root.Path, "linked-dir", "out"), Sae = new ArtifactRef { Kind = "sae", Id = "none" } }).ResponseAsync));
+        Assert.Equal(StatusCode.NotFound, await CodeOf(() => saeClient.ExportAsync(new ExportRequest { Path = Path.Combine(root.Path, "out"), Sae = new ArtifactRef { Kind = "sae", Id = "none" } }).ResponseAsync));
+        Assert.False(Directory.Exists(Path.Combine(outside.Path, "out")));
+
         // A file under the root is read: the extraction's token rows are that file's text.
         var op = await client.ExtractAsync(TextFiles(inside));
         var done = await OperationWaiter.SucceededAsync(server.Channel, op.Id);
