@@ -15,6 +15,7 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     ZooCommand.Create(),
     PaperCommand.Create(),
     SaeCommand.Create(),
+    EvalCommand.Create(),
 };
 foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);
 // --server and --store apply to every command (recursive options of the root).

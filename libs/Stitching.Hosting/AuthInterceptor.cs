@@ -21,6 +21,9 @@ public sealed class AuthInterceptor(IOptions<StitchingOptions> options, IConfigu
 
     public bool Enabled => _tokens.Length > 0;
 
+    /// <summary>The token this host's own calls to other services send (the first configured), or null when authentication is off.</summary>
+    public string? ServiceToken => Enabled ? Encoding.UTF8.GetString(_tokens[0]) : null;
+
     /// <summary>Whether a call carries a valid token (always true when authentication is off).</summary>
     public bool IsAuthenticated(ServerCallContext context)
     {

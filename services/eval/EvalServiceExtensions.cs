@@ -1,4 +1,7 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Stitching.Eval.Sae;
 using Stitching.Hosting;
+using Stitching.Hosting.Clients;
 
 namespace Stitching.Eval;
 
@@ -7,8 +10,12 @@ public static class EvalServiceExtensions
 {
     public const string GrpcName = "stitching.eval.v1.EvalService";
 
-    public static WebApplicationBuilder AddEvalService(this WebApplicationBuilder builder) =>
-        builder.AddStitchingService(GrpcName, "Eval");
+    public static WebApplicationBuilder AddEvalService(this WebApplicationBuilder builder)
+    {
+        builder.Services.TryAddSingleton<ActivationsConnection>();
+        builder.Services.AddSingleton<SaeEvaluator>();
+        return builder.AddStitchingService(GrpcName, "Eval");
+    }
 
     public static WebApplication MapEvalService(this WebApplication app)
     {

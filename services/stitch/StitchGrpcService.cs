@@ -1,3 +1,4 @@
+using Stitching.Core.Forward;
 using Stitching.Core.Activations;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -13,7 +14,7 @@ using Stitching.Stitch.Data;
 using Stitching.Core.Stitches;
 using Stitching.Stitch.Matching;
 using Stitching.Stitch.Operations;
-using Stitching.Stitch.Clients;
+using Stitching.Hosting.Clients;
 using Stitching.Stitch.Splice;
 using Stitching.Contracts.Activations.V1;
 using static TorchSharp.torch;
@@ -115,7 +116,7 @@ public sealed class StitchGrpcService(ArtifactStore store, IShardCache cache, Ro
         }
         var rows = await SpliceRowsAsync(r, ct);
         var settings = new SpliceSettings(modelA, modelB, r.LayerA, r.LayerB, r.BatchSize == 0 ? SpliceSettings.DefaultBatchSize : r.BatchSize);
-        var result = await splice.EvaluateAsync(activations.ForSplice(r.Stitch), stitch, rows, settings, ct);
+        var result = await splice.EvaluateAsync(activations.Models(r.Stitch), stitch, rows, settings, ct);
         var response = new EvaluateSpliceResponse { Sequences = result.Sequences, Tokens = result.Tokens, Seconds = result.Seconds };
         response.Rows.AddRange(result.Rows.Select(x => new SpliceRow
         {

@@ -1,9 +1,11 @@
+using Stitching.Core.Forward;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Stitching.Core.Operations;
 using Stitching.Hosting;
 using Stitching.Stitch.Data;
 using Stitching.Stitch.Operations;
-using Stitching.Stitch.Clients;
+using Stitching.Hosting.Clients;
 using Stitching.Stitch.Matching;
 using Stitching.Stitch.Splice;
 
@@ -17,7 +19,7 @@ public static class StitchServiceExtensions
     public static WebApplicationBuilder AddStitchService(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<RowSources>();
-        builder.Services.AddSingleton<ActivationsConnection>();
+        builder.Services.TryAddSingleton<ActivationsConnection>();
         builder.Services.AddSingleton<LayerMatcher>();
         builder.Services.AddSingleton<SpliceEvaluator>();
         builder.Services.AddSingleton<IOperationHandler, FitHandler>();

@@ -34,7 +34,7 @@ public sealed class ServerConnection : IAsyncDisposable
         {
             var token = parse.GetValue(TokenOption) ?? Environment.GetEnvironmentVariable("STITCHING_TOKEN");
             var channelOptions = new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 };
-            if (!string.IsNullOrEmpty(token)) channelOptions.HttpHandler = new BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
+            if (!string.IsNullOrEmpty(token)) channelOptions.HttpHandler = new Stitching.Hosting.Clients.BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
             return new ServerConnection(GrpcChannel.ForAddress(server, channelOptions), null);
         }
         var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions { StoreRoot = parse.GetValue(StoreOption), AllowedRoots = PathArguments(parse) }, ct);
@@ -83,15 +83,5 @@ public sealed class ServerConnection : IAsyncDisposable
     {
         Channel.Dispose();
         if (_embedded is not null) await _embedded.DisposeAsync();
-    }
-
-    /// <summary>Adds "authorization: Bearer TOKEN" to every HTTP/2 request of the channel (plain or TLS).</summary>
-    private sealed class BearerHandler(string token) : DelegatingHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
-        {
-            request.Headers.TryAddWithoutValidation("authorization", "Bearer " + token);
-            return base.SendAsync(request, ct);
-        }
     }
 }

@@ -1,3 +1,4 @@
+using Stitching.Core.Forward;
 using System.Diagnostics;
 using Stitching.Core.Compute;
 using Stitching.Core.Errors;
@@ -21,7 +22,7 @@ public sealed class SpliceEvaluator(TorchWorker worker)
     public static readonly IReadOnlyList<(string Run, string Finisher)> Runs =
         [("A", "A"), ("B", "B"), ("A->B", "B"), ("B->A", "A"), ("A->B->A", "A"), ("B->A->B", "B")];
 
-    public async Task<SpliceResult> EvaluateAsync(ISpliceModels models, IReadOnlyList<HostTensor> stitch, IReadOnlyList<int[]> rows,
+    public async Task<SpliceResult> EvaluateAsync(ILanguageModels models, IReadOnlyList<HostTensor> stitch, IReadOnlyList<int[]> rows,
         SpliceSettings s, CancellationToken ct)
     {
         if (rows.Count == 0) throw StitchingException.InvalidArgument("token_ids", "give at least one row of tokens.");

@@ -1,3 +1,4 @@
+using Stitching.Core.Forward;
 namespace Stitching.Stitch.Splice;
 
 /// <summary>Splice points (the streams before block LayerA of A and LayerB of B) and batching.</summary>

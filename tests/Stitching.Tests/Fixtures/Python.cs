@@ -7,6 +7,23 @@ public static class Python
 {
     public const string Exe = "/usr/bin/python3";
 
+    /// <summary>A numpy reader of safetensors files (float64 arrays by name), written from the format's spec; prepend it to scripts.</summary>
+    public const string SafetensorsReader = """
+import json, struct, sys, glob, os
+import numpy as np
+def read(path):
+    raw = open(path, 'rb').read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n]); data = raw[8 + n:]
+    out = {}
+    for name, e in header.items():
+        if name == '__metadata__': continue
+        b, end = e['data_offsets']
+        dt = {'F32': '<f4', 'U8': 'u1', 'I32': '<i4'}[e['dtype']]
+        out[name] = np.frombuffer(data[b:end], dtype=dt).reshape(e['shape']).astype(np.float64)
+    return out
+""";
+
     public static string Run(string script, params string[] args) => Execute(Exe, script, ["-", .. args]);
 
     /// <summary>Runs a program (a script file, bash...) and returns its stdout; fails on a non-zero exit.</summary>

@@ -175,6 +175,7 @@ public class HostileClientTests(ITestOutputHelper output)
             ("Import", new ImportRequest { Path = Path.Combine(allowed, "to-import"), Id = "hostile-import" }),
             ("StartOperation", new StartOperationRequest { Kind = "sae.train", Spec = Any.Pack(train) }),
             ("UnloadModel", new UnloadModelRequest { Model = new ModelSpec { Model = "tiny-b" } }),
+            ("EvaluateSae", new Stitching.Contracts.Eval.V1.EvaluateSaeRequest { Model = tinyA, Sae = sae, Hook = "blocks.1.hook_resid_pre", TokenIds = Ids(5, 6, 7, 8), BatchSize = 2 }),
         ];
     }
 
@@ -289,7 +290,7 @@ public class HostileClientTests(ITestOutputHelper output)
     private static readonly Dictionary<string, (string Service, MethodDescriptor Method)> Methods = new[]
         {
             ActivationsReflection.Descriptor, ArtifactsReflection.Descriptor, OperationsReflection.Descriptor,
-            ServerInfoReflection.Descriptor, SaeReflection.Descriptor, StitchReflection.Descriptor,
+            ServerInfoReflection.Descriptor, SaeReflection.Descriptor, StitchReflection.Descriptor, Stitching.Contracts.Eval.V1.EvalReflection.Descriptor,
         }
         .SelectMany(d => d.Services).SelectMany(s => s.Methods.Select(m => (s.FullName, m)))
         .ToDictionary(x => x.m.Name, x => (x.FullName, x.m));

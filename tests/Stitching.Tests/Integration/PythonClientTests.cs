@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Stitching.Client;
 using System.Text.RegularExpressions;
 using Stitching.Core.Tensors;
@@ -51,5 +52,38 @@ public class PythonClientTests
         var manifest = await new ArtifactsService.ArtifactsServiceClient(server.Channel).GetArtifactAsync(new GetArtifactRequest { Ref = new ArtifactRef { Kind = "activation-set", Id = id } });
         Assert.Equal("blocks.1.hook_resid_pre", manifest.Metadata["hooks"]);
         Assert.Contains($"extracted {manifest.Metrics["tokens"]} tokens", output);
+    }
+
+    /// <summary>The Python client's token= against a server that requires tokens, and its SAE evaluation helper.</summary>
+    [Fact]
+    public async Task Python_client_sends_its_token_and_evaluates_an_sae()
+    {
+        await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot,
+            settings: new Dictionary<string, string> { ["Stitching:Auth:Tokens:0"] = "py-secret" });
+        var store = server.Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>();
+        using (var sae = Sae.SaeFixtures.RandomSae("topk", 32, 64, 4, true, 9))
+            Stitching.Sae.Storage.SaeArtifacts.Save(store, new ArtifactRef { Kind = "sae", Id = "py-sae" }, sae);
+        var root = Python.RepoRoot();
+        Python.RunProgram("/bin/bash", Path.Combine(root, "clients", "python", "generate.sh"));
+        var address = new Uri(server.Server.Address);
+        const string script = """
+import sys, grpc
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from stitching import Client
+try:
+    Client(sys.argv[1], token="").artifacts()
+    print("anonymous allowed")
+except grpc.RpcError as e:
+    print("anonymous", e.code().name)
+with Client(sys.argv[1], token="py-secret") as c:
+    ids = (np.arange(3 * 8).reshape(3, 8) * 7 + 1) % 300 + 1
+    r = c.evaluate_sae("tiny-a", "py-sae", ids, hook="blocks.1.hook_resid_pre")
+    print("l0", r.l0, "tokens", r.tokens, "ce", r.ce_clean)
+""";
+        var output = Python.Run(script, $"{address.Host}:{address.Port}", Path.Combine(root, "clients", "python"));
+        Assert.Contains("anonymous UNAUTHENTICATED", output);
+        Assert.Contains("tokens 24", output);
+        Assert.Matches(@"l0 [0-4](\.\d+)? ", output);
     }
 }

@@ -18,19 +18,6 @@ public class HeldOutEvaluationTests
     // numpy reads the stored SAE (cfg.json + weights) and the held-out set's shards itself, drops special rows,
     // takes the first N rows and computes FVU = sum ||x - x_hat||^2 / sum ||x - mean(x)||^2 with the scaling factor.
     private const string NumpyFvu = """
-import json, struct, sys, glob, os
-import numpy as np
-def read(path):
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    header = json.loads(raw[8:8 + n]); data = raw[8 + n:]
-    out = {}
-    for name, e in header.items():
-        if name == '__metadata__': continue
-        b, end = e['data_offsets']
-        dt = {'F32': '<f4', 'U8': 'u1', 'I32': '<i4'}[e['dtype']]
-        out[name] = np.frombuffer(data[b:end], dtype=dt).reshape(e['shape']).astype(np.float64)
-    return out
 sae_dir, set_dir, hook, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 cfg = json.load(open(os.path.join(sae_dir, 'cfg.json')))
 w = read(os.path.join(sae_dir, 'sae_weights.safetensors'))
@@ -74,7 +61,7 @@ print(repr(float(fvu)), repr(float((f != 0).sum(axis=1).mean())), x.shape[0])
         Assert.Equal("expected_average_only_in", sae.NormalizeActivations);
         Assert.True(sae.ApplyBDecToInput, "TopK defaults to subtracting b_dec");
 
-        var outp = Python.Run(NumpyFvu, Path.Combine(store.Root, sae.Ref.Kind, sae.Ref.Id), Path.Combine(store.Root, held.Kind, held.Id), "blocks.2.hook_resid_pre", "2500").Split(' ');
+        var outp = Python.Run(Python.SafetensorsReader + "\n" + NumpyFvu, Path.Combine(store.Root, sae.Ref.Kind, sae.Ref.Id), Path.Combine(store.Root, held.Kind, held.Id), "blocks.2.hook_resid_pre", "2500").Split(' ');
         var (fvu, l0, rows) = (double.Parse(outp[0], CultureInfo.InvariantCulture), double.Parse(outp[1], CultureInfo.InvariantCulture), int.Parse(outp[2]));
         Assert.Equal(2500, rows);
         Assert.True(Math.Abs(log.Rows[^1].Fvu - fvu) < 1e-5, $"ours {log.Rows[^1].Fvu}, numpy {fvu}");

@@ -1,3 +1,4 @@
+using Stitching.Core.Forward;
 using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Tensors;
@@ -18,7 +19,7 @@ public class SpliceEvaluatorTests
     /// the mean of the start residual when the pass starts mid-model; 50 under zero ablation; 100 + sum(mean)
     /// under mean ablation; 7 (A->B->A) or 8 (B->A->B) for round trips; else mean(ids) (+1 for "b").
     /// </summary>
-    private sealed class ArithmeticModels : ISpliceModels
+    private sealed class ArithmeticModels : ILanguageModels
     {
         public List<ForwardCall> Calls { get; } = [];
 

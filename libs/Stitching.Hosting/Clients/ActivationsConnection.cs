@@ -7,11 +7,10 @@ using Stitching.Contracts.Activations.V1;
 using Stitching.Core.Errors;
 using Stitching.Core.Stitches;
 using Stitching.Core.Tensors;
-using Stitching.Hosting;
-using Stitching.Stitch.Splice;
+using Stitching.Core.Forward;
 using Common = Stitching.Contracts.Common.V1;
 
-namespace Stitching.Stitch.Clients;
+namespace Stitching.Hosting.Clients;
 
 /// <summary>
 /// A gRPC client of the activations service. We call it over gRPC rather than sharing its in-process
@@ -20,22 +19,36 @@ namespace Stitching.Stitch.Clients;
 /// host takes the very same path through loopback (the default: this host's own address), at the cost
 /// of copying a spliced stream per batch, which is small next to a forward pass.
 /// </summary>
-public sealed class ActivationsConnection(IServer server, IOptions<StitchingOptions> options) : IDisposable
+public sealed class ActivationsConnection(IServer server, IOptions<StitchingOptions> options, AuthInterceptor auth) : IDisposable
 {
-    private readonly Lazy<GrpcChannel> _channel = new(() => GrpcChannel.ForAddress(Address(server, options.Value),
-        new GrpcChannelOptions { MaxReceiveMessageSize = options.Value.MaxMessageBytes, MaxSendMessageSize = options.Value.MaxMessageBytes }));
+    private readonly Lazy<GrpcChannel> _channel = new(() => GrpcChannel.ForAddress(Address(server, options.Value), Options(options.Value, auth)));
+
+    /// <summary>With authentication on, service-to-service calls carry the first configured token.</summary>
+    private static GrpcChannelOptions Options(StitchingOptions o, AuthInterceptor auth)
+    {
+        var channel = new GrpcChannelOptions { MaxReceiveMessageSize = o.MaxMessageBytes, MaxSendMessageSize = o.MaxMessageBytes };
+        if (auth.ServiceToken is { } token)
+            channel.HttpHandler = new BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
+        return channel;
+    }
+
 
     public ActivationsService.ActivationsServiceClient Client => new(_channel.Value);
 
-    /// <summary>The language models of a spliced evaluation of <paramref name="stitch"/>, through Forward.</summary>
-    public ISpliceModels ForSplice(Common.ArtifactRef stitch) => new SpliceModels(Client, stitch);
+    /// <summary>Forward passes through the activations service; round-trip edits read the tensors of <paramref name="stitch"/>.</summary>
+    public ILanguageModels Models(Common.ArtifactRef? stitch = null) => new RemoteModels(Client, stitch);
 
     /// <summary>Layers and width of a model, from the activations service's DescribeModel.</summary>
     public async Task<(int Layers, int Width)> ShapeAsync(LanguageModelRef model, CancellationToken ct)
     {
-        var info = await Client.DescribeModelAsync(new DescribeModelRequest { Model = new ModelSpec { Model = model.Model, Dtype = model.DType, Device = model.Device } }, cancellationToken: ct);
+        var info = await DescribeAsync(model, ct);
         return (info.Layers, info.Width);
     }
+
+    public async Task<ModelInfo> DescribeAsync(LanguageModelRef model, CancellationToken ct) =>
+        await Client.DescribeModelAsync(new DescribeModelRequest { Model = Spec(model) }, cancellationToken: ct);
+
+    private static ModelSpec Spec(LanguageModelRef m) => new() { Model = m.Model, Dtype = m.DType, Device = m.Device };
 
     /// <summary>Texts tokenized by <paramref name="model"/> (no BOS), joined and cut into full rows of <paramref name="context"/> tokens.</summary>
     public async Task<List<int[]>> TokenRowsAsync(ModelSpec model, IEnumerable<string> texts, int context, int maxRows, CancellationToken ct)
@@ -44,25 +57,25 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
         return tokenized.Texts.SelectMany(t => t.Ids).Chunk(context).Where(c => c.Length == context).Take(maxRows).ToList();
     }
 
-    private sealed class SpliceModels(ActivationsService.ActivationsServiceClient client, Common.ArtifactRef stitch) : ISpliceModels
+    private sealed class RemoteModels(ActivationsService.ActivationsServiceClient client, Common.ArtifactRef? stitch) : ILanguageModels
     {
         public async Task<ForwardOutcome> ForwardAsync(ForwardCall call, CancellationToken ct)
         {
             var request = new ForwardRequest
             {
-                Model = new ModelSpec { Model = call.Model.Model, Dtype = call.Model.DType, Device = call.Model.Device },
-                TokenIds = Ids(call.Rows), ReturnLoss = true,
+                Model = Spec(call.Model), TokenIds = Ids(call.Rows), ReturnLoss = true, ReturnKl = call.Kl,
             };
             if (call.Capture is { } hook) request.Capture.Add(hook);
             if (call.Start is { } start) { request.StartLayer = start.Layer; request.StartResidual = TensorCodec.ToProto(start.Residual); }
             if (call.Edit is { } edit) request.Interventions.Add(Intervention(edit));
             var response = await client.ForwardAsync(request, cancellationToken: ct);
-            return new ForwardOutcome(response.MeanLoss, response.Captured.Count > 0 ? TensorCodec.FromProto(response.Captured[0], "captured") : null);
+            return new ForwardOutcome(response.MeanLoss, response.Captured.Count > 0 ? TensorCodec.FromProto(response.Captured[0], "captured") : null,
+                call.Kl ? response.MeanKl : double.NaN);
         }
 
         private Intervention Intervention(StreamEdit edit) => edit switch
         {
-            RoundTripEdit r => new Intervention
+            RoundTripEdit r when stitch is not null => new Intervention
             {
                 Hook = r.Hook,
                 ArtifactAffine = new ArtifactAffineChain
@@ -73,6 +86,7 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
                 },
             },
             AblateEdit a => new Intervention { Hook = a.Hook, Ablate = new Ablate { Mean = a.Mean is null ? null : TensorCodec.ToProto(a.Mean) } },
+            ReplaceEdit r => new Intervention { Hook = r.Hook, Replace = TensorCodec.ToProto(r.Value) },
             _ => throw new ArgumentOutOfRangeException(nameof(edit), edit, "unknown stream edit"),
         };
 

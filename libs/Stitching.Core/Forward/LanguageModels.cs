@@ -1,6 +1,6 @@
 using Stitching.Core.Tensors;
 
-namespace Stitching.Stitch.Splice;
+namespace Stitching.Core.Forward;
 
 /// <summary>Which language model runs (a model-store name, folder or hub id, dtype and device as the activations service reads them).</summary>
 public sealed record LanguageModelRef(string Model, string DType = "", string Device = "");
@@ -14,20 +14,28 @@ public sealed record RoundTripEdit(string Hook, bool Up) : StreamEdit(Hook);
 /// <summary>Zero ablation, or mean ablation when <see cref="Mean"/> ([d]) is given.</summary>
 public sealed record AblateEdit(string Hook, HostTensor? Mean) : StreamEdit(Hook);
 
+/// <summary>Replaces the stream with <see cref="Value"/> ([rows, T, d]), e.g. an SAE's reconstruction.</summary>
+public sealed record ReplaceEdit(string Hook, HostTensor Value) : StreamEdit(Hook);
+
 /// <summary>
 /// One forward pass over token rows [rows, T]: optionally capturing a hook's stream, starting at block
 /// <c>Start.Layer</c> from a given residual [rows, T, d], or with one stream edit.
 /// </summary>
-public sealed record ForwardCall(LanguageModelRef Model, int[][] Rows, string? Capture = null, (int Layer, HostTensor Residual)? Start = null, StreamEdit? Edit = null);
-
-/// <summary>Mean next-token CE over the call's predicted tokens and the captured stream (when asked).</summary>
-public sealed record ForwardOutcome(double MeanLoss, HostTensor? Captured);
+public sealed record ForwardCall(LanguageModelRef Model, int[][] Rows, string? Capture = null, (int Layer, HostTensor Residual)? Start = null,
+    StreamEdit? Edit = null, bool Kl = false);
 
 /// <summary>
-/// What spliced evaluation needs from language models. In the host it is the activations service over
-/// gRPC (<see cref="Clients.ActivationsConnection"/>), the only holder of language models.
+/// Mean next-token CE over the call's predicted tokens, the captured stream (when asked) and, with
+/// <see cref="ForwardCall.Kl"/>, the mean over tokens of KL(clean || edited) next-token distributions.
 /// </summary>
-public interface ISpliceModels
+public sealed record ForwardOutcome(double MeanLoss, HostTensor? Captured, double MeanKl = double.NaN);
+
+/// <summary>
+/// Forward passes of language models, as the stitch and eval services need them. In a host it is the
+/// activations service over gRPC (Stitching.Hosting.Clients.ActivationsConnection), the only holder of
+/// language models; tests may put arithmetic stand-ins behind it.
+/// </summary>
+public interface ILanguageModels
 {
     Task<ForwardOutcome> ForwardAsync(ForwardCall call, CancellationToken ct);
 }
