@@ -21,10 +21,11 @@ public static class EvalCommand
         var hook = new Option<string?>("--hook") { Description = "Hook the SAE reads (default: the SAE's own)." };
         var tokens = new Option<string>("--tokens") { Description = "A .safetensors file with an int32/int64 tensor token_ids [rows, T].", Required = true };
         var batch = new Option<int>("--batch") { Description = $"Rows per forward pass (default {Eval.EvalGrpcService.DefaultBatchSize})." };
+        var rows = new Option<int>("--rows") { Description = "Rows of the file evaluated (default all)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var command = new Command("sae", "An SAE on held-out token rows: L0, MSE, FVU, explained variance, CE clean / spliced / ablated, loss recovered, KL.")
         {
-            model, sae, hook, tokens, batch, json,
+            model, sae, hook, tokens, batch, rows, json,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -38,7 +39,7 @@ public static class EvalCommand
             var r = await new EvalService.EvalServiceClient(c.Channel).EvaluateSaeAsync(new EvaluateSaeRequest
             {
                 Model = new ModelSpec { Model = Directory.Exists(modelArg) ? Path.GetFullPath(modelArg) : modelArg },
-                Sae = saeRef, Hook = parse.GetValue(hook) ?? "", TokenIds = TensorCodec.ToProto(ids), BatchSize = parse.GetValue(batch),
+                Sae = saeRef, Hook = parse.GetValue(hook) ?? "", TokenIds = TensorCodec.ToProto(ids), BatchSize = parse.GetValue(batch), MaxRows = parse.GetValue(rows),
             }, cancellationToken: ct);
             var values = new Dictionary<string, object>
             {
