@@ -126,7 +126,9 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
 
     private async Task SaesAsync(ModelInfo b, ExtractResult train, ExtractResult test, string hookA, string hookB, FitResult lstsq)
     {
-        var heldB = (await ReadAsync(test.ActivationSets[1], [hookB]))[hookB];
+        // B's held-out rows without the special (BOS) tokens, as every other reconstruction number here.
+        var heldSet = await ReadAsync(test.ActivationSets[1], [hookB, "special"]);
+        var heldB = heldSet[hookB].index_select(0, heldSet["special"].eq(0).nonzero().squeeze(1));
         Say($"## SAE transfer and warm start (TopK k = {s.K}, Adam lr {PaperSettings.SaeLr:G}, batch {PaperSettings.SaeBatch}, {s.SaeEpochs} passes over the training tokens; " +
             "inputs scaled so E||x||^2 = d; b_dec subtracted from inputs; unit-norm decoder rows)\n");
         Say("Explained variance (EV) is measured on a fixed held-out batch of B's brown:test activations. 'Random' is scratch's initial SAE, 'init' the exact warm-start " +
