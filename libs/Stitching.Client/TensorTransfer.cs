@@ -13,11 +13,20 @@ public static class TensorTransfer
         using var call = client.UploadTensors(cancellationToken: ct);
         var t = new UploadTarget { Ref = target, File = file ?? "" };
         if (metadata is not null) t.Metadata.Add(metadata);
-        await call.RequestStream.WriteAsync(new UploadTensorsRequest { Target = t }, ct);
-        foreach (var tensor in tensors)
-            foreach (var chunk in TensorCodec.ToChunks(tensor))
-                await call.RequestStream.WriteAsync(new UploadTensorsRequest { Chunk = chunk }, ct);
-        await call.RequestStream.CompleteAsync();
+        try
+        {
+            await call.RequestStream.WriteAsync(new UploadTensorsRequest { Target = t }, ct);
+            foreach (var tensor in tensors)
+                foreach (var chunk in TensorCodec.ToChunks(tensor))
+                    await call.RequestStream.WriteAsync(new UploadTensorsRequest { Chunk = chunk }, ct);
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (Exception e) when (e is InvalidOperationException or RpcException or IOException && !ct.IsCancellationRequested)
+        {
+            // The server ended the call early (a refused target, no token): its status says why, not the failed write.
+            await call.ResponseAsync;
+            throw;
+        }
         return await call;
     }
 

@@ -51,7 +51,7 @@ public sealed class ErrorInterceptor(ILogger<ErrorInterceptor> log) : Intercepto
             else log.LogWarning("{Method} failed: {Code} {Field}: {Message}", context.Method, ToCode(se.Kind), se.Field ?? "", se.Message);
             return status.ToRpcException();
         }
-        if (e is System.Runtime.InteropServices.ExternalException && e.GetType().Name == "ExternalException")
+        if (e.GetType() == typeof(System.Runtime.InteropServices.ExternalException))
         {
             // A libtorch error TorchSharp surfaced: input the edge did not catch. The service is intact.
             log.LogWarning("{Method} failed in a tensor operation: {Message}", context.Method, e.Message);

@@ -35,8 +35,6 @@ public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, Act
         if (string.IsNullOrEmpty(hook)) throw StitchingException.InvalidArgument("hook", "the SAE names no hook; give the hook it reads.");
         var info = await activations.DescribeAsync(model, ct);
         if (!info.Hooks.Contains(hook)) throw StitchingException.InvalidArgument("hook", $"'{Check.Shorten(hook)}' is not a hook of {info.Name}.");
-        if (info.Width != described.DIn && hook.Contains("resid"))
-            throw StitchingException.FailedPrecondition($"sae: it reads width {described.DIn} but {info.Name} has width {info.Width}; evaluate it on the model it was trained or transferred for.", "sae");
         var sae = await worker.RunAsync(() => SaeArtifacts.Load(store, r.Sae!, "sae"), ct);
         try
         {

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Collection, Iterator, Mapping
 
-import collections
 import os
 
 import grpc
@@ -30,6 +29,7 @@ from stitching.common.v1 import tensor_pb2
 from stitching.eval.v1 import eval_pb2, eval_pb2_grpc
 from stitching.sae.v1 import sae_pb2_grpc
 from stitching.stitch.v1 import stitch_pb2_grpc
+from ._auth import Bearer
 
 CHUNK_BYTES = 1 << 20  # data chunks we send; the server sends 4 MiB ones
 MAX_MESSAGE_BYTES = 64 << 20
@@ -182,35 +182,6 @@ def _state(state) -> int:
     return int(state)
 
 
-class _CallDetails(collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
-                   grpc.ClientCallDetails):
-    pass
-
-
-class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-              grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
-    """Adds ``authorization: Bearer TOKEN`` to every call (servers with Stitching:Auth:Tokens need it)."""
-
-    def __init__(self, token: str):
-        self._header = ("authorization", f"Bearer {token}")
-
-    def _details(self, d):
-        return _CallDetails(d.method, d.timeout, list(d.metadata or []) + [self._header], d.credentials,
-                            getattr(d, "wait_for_ready", None), getattr(d, "compression", None))
-
-    def intercept_unary_unary(self, continuation, d, request):
-        return continuation(self._details(d), request)
-
-    def intercept_unary_stream(self, continuation, d, request):
-        return continuation(self._details(d), request)
-
-    def intercept_stream_unary(self, continuation, d, requests):
-        return continuation(self._details(d), requests)
-
-    def intercept_stream_stream(self, continuation, d, requests):
-        return continuation(self._details(d), requests)
-
-
 class Client:
     """``Client("host:port")``; a context manager that closes its channel. RPC failures raise grpc.RpcError.
 
@@ -229,7 +200,7 @@ class Client:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ])
         token = token if token is not None else os.environ.get("STITCHING_TOKEN")
-        c = grpc.intercept_channel(self.channel, _Bearer(token)) if token else self.channel
+        c = grpc.intercept_channel(self.channel, Bearer(token)) if token else self.channel
         self.stub = SimpleNamespace(
             artifacts=artifacts_pb2_grpc.ArtifactsServiceStub(c),
             operations=operations_pb2_grpc.OperationsServiceStub(c),
