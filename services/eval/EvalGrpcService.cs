@@ -6,14 +6,18 @@ using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Forward;
 using Stitching.Core.Tensors;
+using Stitching.Eval.Operations;
 using Stitching.Eval.Sae;
+using Stitching.Core.Operations;
+using Google.Protobuf.WellKnownTypes;
 using Stitching.Hosting.Clients;
 using Stitching.Sae.Storage;
 
 namespace Stitching.Eval;
 
 /// <summary>gRPC surface of the eval service (eval.proto documents each RPC): validate, map, delegate.</summary>
-public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, ActivationsConnection activations, SaeEvaluator saeEvaluator)
+public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, ActivationsConnection activations, SaeEvaluator saeEvaluator,
+    ProbesHandler probes, OperationRunner runner)
     : EvalService.EvalServiceBase
 {
     public const int DefaultBatchSize = 8, MaxRows = 1 << 14;
@@ -52,5 +56,11 @@ public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, Act
             return response;
         }
         finally { await worker.RunAsync(() => { sae.Dispose(); return 0; }, CancellationToken.None); }
+    }
+
+    public override async Task<Stitching.Contracts.Common.V1.Operation> EvaluateProbes(EvaluateProbesRequest request, ServerCallContext context)
+    {
+        await probes.ValidateAsync(request, context.CancellationToken); // unknown artifacts, hooks and widths fail here, before the job starts
+        return runner.Start(ProbesHandler.OperationKind, Any.Pack(request));
     }
 }

@@ -1,4 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Stitching.Core.Operations;
+using Stitching.Eval.Operations;
+using Stitching.Eval.Probes;
 using Stitching.Eval.Sae;
 using Stitching.Hosting;
 using Stitching.Hosting.Clients;
@@ -14,6 +17,9 @@ public static class EvalServiceExtensions
     {
         builder.Services.TryAddSingleton<ActivationsConnection>();
         builder.Services.AddSingleton<SaeEvaluator>();
+        builder.Services.AddSingleton<ProbeEvaluator>();
+        builder.Services.AddSingleton<ProbesHandler>();
+        builder.Services.AddSingleton<IOperationHandler>(sp => sp.GetRequiredService<ProbesHandler>());
         return builder.AddStitchingService(GrpcName, "Eval");
     }
 

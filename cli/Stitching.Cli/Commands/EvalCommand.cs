@@ -12,7 +12,102 @@ namespace Stitching.Cli.Commands;
 /// <summary>stitch eval sae: the eval service from the command line (docs/metrics.md "SAE evaluation").</summary>
 public static class EvalCommand
 {
-    public static Command Create() => new("eval", "Evaluate SAEs (reconstruction, sparsity, spliced next-token loss) on held-out tokens.") { Sae() };
+    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens and probe transfer between two models.") { Sae(), Probes() };
+
+    private static ArtifactRef? Ref(string? id, string kind) => string.IsNullOrEmpty(id) ? null : new ArtifactRef { Kind = kind, Id = id };
+
+    private static string ModelArg(string m) => Directory.Exists(m) ? Path.GetFullPath(m) : m;
+
+    private static Command Probes()
+    {
+        var modelA = new Option<string>("--model-a") { Description = "Model A (store name, folder or org/name).", Required = true };
+        var modelB = new Option<string>("--model-b") { Description = "Model B.", Required = true };
+        var stitch = new Option<string?>("--stitch") { Description = "Stitch artifact id (A's dense probe moves to B through P_down)." };
+        var saeA = new Option<string?>("--sae-a") { Description = "A's SAE (sparse probes pick their latents on it)." };
+        var saeX = new Option<string?>("--sae-transferred") { Description = "Its transfer to B (stitch sae transfer)." };
+        var saeB = new Option<string?>("--sae-b") { Description = "An SAE trained on B (the native baseline)." };
+        var hookA = new Option<string?>("--hook-a") { Description = "Hook on A (default: sae-a's)." };
+        var hookB = new Option<string?>("--hook-b") { Description = "Hook on B (default: sae-transferred's)." };
+        var dataset = new Option<string?>("--dataset") { Description = "A named set: brown:pos (token level) or brown:genre (document level)." };
+        var jsonl = new Option<string?>("--jsonl") { Description = "Labelled texts, one JSON object per line: {\"text\", \"label\"} (document level) or {\"text\", \"spans\": [[start, end, label], ...]} (token level); labels are ints or strings; optional \"split\": train|validation|test." };
+        var k = new Option<int[]>("--k") { Description = $"Latents per sparse probe (default {string.Join(",", Eval.Probes.ProbeSettings.Defaults.Ks)}).", AllowMultipleArgumentsPerToken = true };
+        var budget = new Option<long>("--tokens-per-split") { Description = $"Token budget per split and model (default {Eval.Probes.ProbeSettings.Defaults.MaxTokensPerSplit})." };
+        var perClass = new Option<int>("--per-class") { Description = $"Examples per class per split after balancing (default {Eval.Probes.ProbeSettings.Defaults.MaxPerClass})." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of row draws, balancing and random latents (default 0)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
+        var command = new Command("probes", "Probe transfer (paper section 6): dense and top-k SAE-latent logistic probes on A, moved to B, against native and random baselines.")
+        {
+            modelA, modelB, stitch, saeA, saeX, saeB, hookA, hookB, dataset, jsonl, k, budget, perClass, seed, json,
+        };
+        command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
+        {
+            var request = new EvaluateProbesRequest
+            {
+                ModelA = new ModelSpec { Model = ModelArg(parse.GetValue(modelA)!) }, ModelB = new ModelSpec { Model = ModelArg(parse.GetValue(modelB)!) },
+                Stitch = Ref(parse.GetValue(stitch), "stitch"), SaeA = Ref(parse.GetValue(saeA), "sae"), SaeTransferred = Ref(parse.GetValue(saeX), "sae"),
+                SaeB = Ref(parse.GetValue(saeB), "sae"), HookA = parse.GetValue(hookA) ?? "", HookB = parse.GetValue(hookB) ?? "",
+                MaxTokensPerSplit = parse.GetValue(budget), MaxExamplesPerClass = parse.GetValue(perClass), Seed = parse.GetValue(seed),
+                Dataset = parse.GetValue(jsonl) is { } file ? ReadJsonl(file) : new ProbeDataset { Named = parse.GetValue(dataset) ?? "" },
+            };
+            request.K.AddRange(parse.GetValue(k) ?? []);
+            var result = await RunProbesAsync(c, request, ct);
+            Console.WriteLine(parse.GetValue(json) ? ProbeTables.Json(result).ToJsonString() : ProbeTables.Markdown(result));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Starts EvaluateProbes and follows the operation to its result.</summary>
+    public static async Task<ProbeEvaluation> RunProbesAsync(ServerConnection c, EvaluateProbesRequest request, CancellationToken ct)
+    {
+        var done = await ProgressBar.FollowAsync(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateProbesAsync(request, cancellationToken: ct), ct);
+        return done.State == OperationState.Succeeded ? done.Result.Unpack<ProbeEvaluation>()
+            : throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition, $"operation {done.Id} ({done.Kind}) ended {done.State}: {done.Error?.Code} {done.Error?.Message}"));
+    }
+
+    /// <summary>
+    /// A jsonl file of labelled texts as a ProbeDataset. String labels become class ids in sorted order (the
+    /// names travel as class_names); a missing split leaves the server's assignment by position.
+    /// </summary>
+    public static ProbeDataset ReadJsonl(string path)
+    {
+        var lines = File.ReadLines(path).Select((l, i) => (Line: l, Number: i + 1)).Where(p => p.Line.Trim().Length > 0).ToList();
+        var docs = lines.Select(p =>
+        {
+            try { return (JsonDocument.Parse(p.Line).RootElement, p.Number); }
+            catch (JsonException e) { throw new ArgumentException($"--jsonl {path}:{p.Number}: not JSON ({e.Message})."); }
+        }).ToList();
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var (e, _) in docs)
+        {
+            if (e.TryGetProperty("label", out var l) && l.ValueKind == JsonValueKind.String) names.Add(l.GetString()!);
+            if (e.TryGetProperty("spans", out var sp)) foreach (var s in sp.EnumerateArray()) if (s.GetArrayLength() == 3 && s[2].ValueKind == JsonValueKind.String) names.Add(s[2].GetString()!);
+        }
+        var ids = names.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i);
+        int Label(JsonElement v, int line) => v.ValueKind switch
+        {
+            JsonValueKind.String => ids[v.GetString()!],
+            JsonValueKind.Number when v.TryGetInt32(out var i) => i,
+            _ => throw new ArgumentException($"--jsonl {path}:{line}: a label is a string or an integer."),
+        };
+        var set = new ProbeDataset();
+        set.ClassNames.AddRange(names);
+        foreach (var (e, line) in docs)
+        {
+            if (!e.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String) throw new ArgumentException($"--jsonl {path}:{line}: needs a string \"text\".");
+            var example = new LabelledText { Text = text.GetString()!, Label = -1, Split = e.TryGetProperty("split", out var split) ? split.GetString() ?? "" : "" };
+            if (e.TryGetProperty("spans", out var spans))
+                foreach (var s in spans.EnumerateArray())
+                {
+                    if (s.ValueKind != JsonValueKind.Array || s.GetArrayLength() != 3) throw new ArgumentException($"--jsonl {path}:{line}: a span is [start, end, label].");
+                    example.Spans.Add(new LabelSpan { Start = s[0].GetInt32(), End = s[1].GetInt32(), Label = Label(s[2], line) });
+                }
+            else if (e.TryGetProperty("label", out var label)) example.Label = Label(label, line);
+            else throw new ArgumentException($"--jsonl {path}:{line}: needs \"label\" or \"spans\".");
+            set.Examples.Add(example);
+        }
+        return set;
+    }
 
     private static Command Sae()
     {
@@ -38,7 +133,7 @@ public static class EvalCommand
             var modelArg = parse.GetValue(model)!;
             var r = await new EvalService.EvalServiceClient(c.Channel).EvaluateSaeAsync(new EvaluateSaeRequest
             {
-                Model = new ModelSpec { Model = Directory.Exists(modelArg) ? Path.GetFullPath(modelArg) : modelArg },
+                Model = new ModelSpec { Model = ModelArg(modelArg) },
                 Sae = saeRef, Hook = parse.GetValue(hook) ?? "", TokenIds = TensorCodec.ToProto(ids), BatchSize = parse.GetValue(batch), MaxRows = parse.GetValue(rows),
             }, cancellationToken: ct);
             var values = new Dictionary<string, object>

@@ -38,4 +38,11 @@ public sealed record ForwardOutcome(double MeanLoss, HostTensor? Captured, doubl
 public interface ILanguageModels
 {
     Task<ForwardOutcome> ForwardAsync(ForwardCall call, CancellationToken ct);
+
+    /// <summary>Texts tokenized by the model's tokenizer without BOS: ids and character offsets [start, end) per token.</summary>
+    Task<IReadOnlyList<TextTokens>> TokenizeAsync(LanguageModelRef model, IReadOnlyList<string> texts, CancellationToken ct) =>
+        throw new NotSupportedException("these language models do not tokenize text");
 }
+
+/// <summary>One text's tokens and each token's character offsets into it.</summary>
+public sealed record TextTokens(int[] Ids, IReadOnlyList<(int Start, int End)> Offsets);

@@ -73,6 +73,17 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
                 call.Kl ? response.MeanKl : double.NaN);
         }
 
+        public async Task<IReadOnlyList<TextTokens>> TokenizeAsync(LanguageModelRef model, IReadOnlyList<string> texts, CancellationToken ct)
+        {
+            var result = new List<TextTokens>(texts.Count);
+            foreach (var batch in texts.Chunk(32)) // keeps each response well under the message limit
+            {
+                var response = await client.TokenizeAsync(new TokenizeRequest { Model = Spec(model), Texts = { batch }, BosPolicy = BosPolicy.Never }, cancellationToken: ct);
+                result.AddRange(response.Texts.Select(t => new TextTokens(t.Ids.ToArray(), t.Starts.Zip(t.Ends).ToArray())));
+            }
+            return result;
+        }
+
         private Intervention Intervention(StreamEdit edit) => edit switch
         {
             RoundTripEdit r when stitch is not null => new Intervention

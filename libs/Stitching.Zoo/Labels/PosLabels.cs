@@ -1,3 +1,4 @@
+using Stitching.Core.Text;
 using Stitching.Models.Tokenization;
 using Stitching.Corpora.Brown;
 
@@ -9,8 +10,7 @@ public sealed record PosSentence(string Doc, string Split, int Sentence, string 
 
 /// <summary>
 /// Token-level universal POS labels (the structural labelled set). A sentence is encoded on its own; a
-/// token takes the class of the word its first non-space character falls in (byte-level tokens start
-/// with the space before a word), or -1 when it covers no word.
+/// token takes the class of its word by <see cref="SpanLabels"/> (-1 when it covers no word).
 /// </summary>
 public static class PosLabels
 {
@@ -18,14 +18,8 @@ public static class PosLabels
     {
         var rendered = DocumentText.OfSentence(doc.Sentences[index].Words);
         var enc = tokenizer.Encode(rendered.Text, addSpecialTokens: false);
-        var labels = new int[enc.Count];
-        for (var t = 0; t < enc.Count; t++)
-        {
-            var (start, end) = enc.Offsets[t];
-            while (start < end && char.IsWhiteSpace(rendered.Text[start])) start++;
-            var word = rendered.Words.FirstOrDefault(w => start >= w.Start && start < w.End);
-            labels[t] = word is null ? -1 : UniversalPos.Id(UniversalPos.Of(word.Source.Tag));
-        }
+        var spans = rendered.Words.Select(w => new LabelledSpan(w.Start, w.End, UniversalPos.Id(UniversalPos.Of(w.Source.Tag)))).ToList();
+        var labels = SpanLabels.Assign(rendered.Text, enc.Offsets, spans);
         return new PosSentence(doc.Id, split, index, rendered.Text, enc.Ids.ToArray(), enc.Offsets.Select(o => new[] { o.Start, o.End }).ToArray(),
             labels, rendered.Words.Select(w => new[] { w.Start, w.End }).ToArray(), rendered.Words.Select(w => w.Source.Tag.Raw).ToArray());
     }

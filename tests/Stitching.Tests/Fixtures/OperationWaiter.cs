@@ -7,11 +7,20 @@ namespace Stitching.Tests.Fixtures;
 /// <summary>Watches an operation to its end over gRPC and asserts it succeeded.</summary>
 public static class OperationWaiter
 {
-    public static async Task<Operation> SucceededAsync(GrpcChannel channel, string id)
+    /// <summary>Fails after <paramref name="timeout"/> (default 10 minutes) with the last state and phase seen, rather than hanging a run.</summary>
+    public static async Task<Operation> SucceededAsync(GrpcChannel channel, string id, TimeSpan? timeout = null)
     {
-        using var call = new OperationsService.OperationsServiceClient(channel).WatchOperation(new WatchOperationRequest { Id = id });
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(10));
+        using var call = new OperationsService.OperationsServiceClient(channel).WatchOperation(new WatchOperationRequest { Id = id }, cancellationToken: cts.Token);
         Operation last = null!;
-        await foreach (var op in call.ResponseStream.ReadAllAsync()) last = op;
+        try
+        {
+            await foreach (var op in call.ResponseStream.ReadAllAsync(cts.Token)) last = op;
+        }
+        catch (Exception e) when (cts.IsCancellationRequested && e is RpcException or OperationCanceledException)
+        {
+            Assert.Fail($"operation {id} did not end in time; last seen: {last?.State} phase '{last?.Progress?.Phase}'");
+        }
         Assert.True(last.State == OperationState.Succeeded, $"{last.State}: {last.Error}");
         return last;
     }
