@@ -112,6 +112,10 @@ public class HostileClientTests(ITestOutputHelper output)
         var train = new TrainRequest { ActivationSet = setA, Sae = new SaeSpec { DSae = 16, K = 2 }, Tokens = 256, BatchSize = 64, EvalActivationSet = setA, EvalTokens = 64 };
         var sae = (await OperationWaiter.SucceededAsync(ch, (await new SaeService.SaeServiceClient(ch).TrainAsync(train)).Id)).Result.Unpack<TrainResult>().Sae.Ref;
         var warm = new TrainRequest(train) { Init = sae, Sae = new SaeSpec() };
+        var transferred = (await new SaeService.SaeServiceClient(ch).TransferAsync(new TransferRequest { Sae = sae, Stitch = stitch })).Ref;
+        var probeTexts = new Stitching.Contracts.Eval.V1.ProbeDataset();
+        foreach (var (text, i) in TinyModels.Documents().Take(10).Select((t, i) => (t, i)))
+            probeTexts.Examples.Add(new Stitching.Contracts.Eval.V1.LabelledText { Text = text, Label = i % 2, Split = (i % 5) switch { < 3 => "train", 3 => "validation", _ => "test" } });
         var tensors = new ArtifactRef { Kind = "tensors", Id = "hostile-upload" };
         await TensorTransfer.UploadAsync(new ArtifactsService.ArtifactsServiceClient(ch), tensors, [HostTensor.FromFloats("activations", new float[8 * 4], 8, 4)]);
         var stitchTensors = new ArtifactRef { Kind = "tensors", Id = "hostile-stitch" };
@@ -175,6 +179,11 @@ public class HostileClientTests(ITestOutputHelper output)
             ("Import", new ImportRequest { Path = Path.Combine(allowed, "to-import"), Id = "hostile-import" }),
             ("StartOperation", new StartOperationRequest { Kind = "sae.train", Spec = Any.Pack(train) }),
             ("UnloadModel", new UnloadModelRequest { Model = new ModelSpec { Model = "tiny-b" } }),
+            ("EvaluateProbes", new Stitching.Contracts.Eval.V1.EvaluateProbesRequest
+            {
+                ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" }, Stitch = stitch, SaeA = sae, SaeTransferred = transferred, SaeB = transferred,
+                Dataset = probeTexts, K = { 1 }, L2 = { 0.1 }, Context = 16, MaxTokensPerSplit = 128, MaxExamplesPerClass = 8, BatchSize = 4, Seed = 3,
+            }),
             ("EvaluateSae", new Stitching.Contracts.Eval.V1.EvaluateSaeRequest { Model = tinyA, Sae = sae, Hook = "blocks.1.hook_resid_pre", TokenIds = Ids(5, 6, 7, 8), BatchSize = 2 }),
         ];
     }
