@@ -17,7 +17,7 @@ namespace Stitching.Eval;
 
 /// <summary>gRPC surface of the eval service (eval.proto documents each RPC): validate, map, delegate.</summary>
 public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, ActivationsConnection activations, SaeEvaluator saeEvaluator,
-    ProbesHandler probes, OperationRunner runner)
+    ProbesHandler probes, SteeringHandler steering, OperationRunner runner)
     : EvalService.EvalServiceBase
 {
     public const int DefaultBatchSize = 8, MaxRows = 1 << 14;
@@ -62,5 +62,11 @@ public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, Act
     {
         await probes.ValidateAsync(request, context.CancellationToken); // unknown artifacts, hooks and widths fail here, before the job starts
         return runner.Start(ProbesHandler.OperationKind, Any.Pack(request));
+    }
+
+    public override async Task<Stitching.Contracts.Common.V1.Operation> EvaluateSteering(EvaluateSteeringRequest request, ServerCallContext context)
+    {
+        await steering.ValidateAsync(request, context.CancellationToken);
+        return runner.Start(SteeringHandler.OperationKind, Any.Pack(request));
     }
 }

@@ -3,6 +3,7 @@ using Stitching.Core.Operations;
 using Stitching.Eval.Operations;
 using Stitching.Eval.Probes;
 using Stitching.Eval.Sae;
+using Stitching.Eval.Steering;
 using Stitching.Hosting;
 using Stitching.Hosting.Clients;
 
@@ -20,6 +21,9 @@ public static class EvalServiceExtensions
         builder.Services.AddSingleton<ProbeEvaluator>();
         builder.Services.AddSingleton<ProbesHandler>();
         builder.Services.AddSingleton<IOperationHandler>(sp => sp.GetRequiredService<ProbesHandler>());
+        builder.Services.AddSingleton<SteeringEvaluator>();
+        builder.Services.AddSingleton<SteeringHandler>();
+        builder.Services.AddSingleton<IOperationHandler>(sp => sp.GetRequiredService<SteeringHandler>());
         return builder.AddStitchingService(GrpcName, "Eval");
     }
 

@@ -12,7 +12,49 @@ namespace Stitching.Cli.Commands;
 /// <summary>stitch eval sae: the eval service from the command line (docs/metrics.md "SAE evaluation").</summary>
 public static class EvalCommand
 {
-    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens and probe transfer between two models.") { Sae(), Probes() };
+    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens and probe transfer between two models.") { Sae(), Probes(), Steering() };
+
+    private static Command Steering()
+    {
+        var modelA = new Option<string>("--model-a") { Description = "Model A (store name, folder or org/name).", Required = true };
+        var modelB = new Option<string>("--model-b") { Description = "Model B.", Required = true };
+        var stitch = new Option<string>("--stitch") { Description = "Stitch artifact id (A's direction moves to B through P_up).", Required = true };
+        var hookA = new Option<string>("--hook-a") { Description = "Hook on A (the stitch's).", Required = true };
+        var hookB = new Option<string>("--hook-b") { Description = "Hook on B (the stitch's).", Required = true };
+        var dataset = new Option<string?>("--dataset") { Description = "A named document-level set (default brown:genre: steer towards imaginative prose)." };
+        var jsonl = new Option<string?>("--jsonl") { Description = "Labelled texts {\"text\", \"label\", \"split\"?} (document level)." };
+        var target = new Option<int>("--target") { Description = $"Class id of the concept (default {Eval.Steering.SteeringSettings.Defaults.Target})." };
+        var prompts = new Option<int>("--prompts") { Description = $"Prompts (default {Eval.Steering.SteeringSettings.Defaults.Prompts})." };
+        var newTokens = new Option<int>("--new-tokens") { Description = $"Tokens generated per prompt (default {Eval.Steering.SteeringSettings.Defaults.NewTokens})." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of row and prompt draws (default 0)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
+        var command = new Command("steering", "Steering-vector transfer (paper section 7): clamp a difference-of-means direction on A, on B, and A's moved to B; judge the generations.")
+        {
+            modelA, modelB, stitch, hookA, hookB, dataset, jsonl, target, prompts, newTokens, seed, json,
+        };
+        command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
+        {
+            var request = new EvaluateSteeringRequest
+            {
+                ModelA = new ModelSpec { Model = ModelArg(parse.GetValue(modelA)!) }, ModelB = new ModelSpec { Model = ModelArg(parse.GetValue(modelB)!) },
+                Stitch = Ref(parse.GetValue(stitch), "stitch"), HookA = parse.GetValue(hookA)!, HookB = parse.GetValue(hookB)!,
+                Target = parse.GetValue(target), Prompts = parse.GetValue(prompts), NewTokens = parse.GetValue(newTokens), Seed = parse.GetValue(seed),
+                Dataset = parse.GetValue(jsonl) is { } file ? ReadJsonl(file) : parse.GetValue(dataset) is { } named ? new ProbeDataset { Named = named } : null,
+            };
+            var result = await RunSteeringAsync(c, request, ct);
+            Console.WriteLine(parse.GetValue(json) ? SteeringTables.Json(result).ToJsonString() : SteeringTables.Markdown(result));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Starts EvaluateSteering and follows the operation to its result.</summary>
+    public static async Task<SteeringEvaluation> RunSteeringAsync(ServerConnection c, EvaluateSteeringRequest request, CancellationToken ct)
+    {
+        var done = await ProgressBar.FollowAsync(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateSteeringAsync(request, cancellationToken: ct), ct);
+        return done.State == OperationState.Succeeded ? done.Result.Unpack<SteeringEvaluation>()
+            : throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition, $"operation {done.Id} ({done.Kind}) ended {done.State}: {done.Error?.Code} {done.Error?.Message}"));
+    }
 
     private static ArtifactRef? Ref(string? id, string kind) => string.IsNullOrEmpty(id) ? null : new ArtifactRef { Kind = kind, Id = id };
 

@@ -61,7 +61,9 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
         _json["stitches"] = new JsonArray(fits.Select(f => (JsonNode)StitchJson(f.Fit, f.Fit.Method)).ToArray());
 
         await SpliceAsync(test, layerA, layerB, lstsq);
-        await SaesAsync(b, train, test, hookA, hookB, lstsq);
+        var saes = await SaesAsync(b, train, test, hookA, hookB, lstsq);
+        await ProbesAsync(lstsq, saes[0]);
+        await SteeringAsync(lstsq, hookA, hookB);
         return (_md.ToString(), _json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
@@ -124,8 +126,52 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
         _json["splice"] = json;
     }
 
-    private async Task SaesAsync(ModelInfo b, ExtractResult train, ExtractResult test, string hookA, string hookB, FitResult lstsq)
+    /// <summary>The SAEs of one width: trained on A, its transfer, B's from scratch.</summary>
+    private sealed record SaeSet(int Width, ArtifactRef Source, ArtifactRef Transferred, ArtifactRef Scratch);
+
+    /// <summary>
+    /// Probe transfer (paper section 6) with the smallest width's SAEs and the lstsq stitch: brown:pos at the
+    /// default budget, brown:genre with a budget covering its whole validation and test splits (a document-level
+    /// example is a row, so the default budget would leave a few hundred).
+    /// </summary>
+    private async Task ProbesAsync(FitResult lstsq, SaeSet saes)
     {
+        Say($"## Probe transfer (paper section 6; width-{saes.Width} SAEs, lstsq stitch)\n\n" +
+            "Logistic probes (docs/metrics.md \"Probes\"): dense on A and B, A's dense probe moved to B through P_down, and sparse probes on the top-k " +
+            "latents of A's SAE, reused on the transferred SAE without retraining and retrained, against B's own SAE (trained from scratch) and random latents.\n");
+        var list = new JsonArray();
+        foreach (var (named, budget) in new[] { ("brown:pos", 0L), ("brown:genre", 131072L) })
+        {
+            Console.Error.WriteLine($"probes on {named}");
+            var e = await EvalCommand.RunProbesAsync(c, new Contracts.Eval.V1.EvaluateProbesRequest
+            {
+                ModelA = new ModelSpec { Model = s.Small }, ModelB = new ModelSpec { Model = s.Large }, Stitch = lstsq.Stitch,
+                SaeA = saes.Source, SaeTransferred = saes.Transferred, SaeB = saes.Scratch,
+                Dataset = new Contracts.Eval.V1.ProbeDataset { Named = named }, MaxTokensPerSplit = budget,
+            }, ct);
+            Say(ProbeTables.Markdown(e));
+            list.Add(ProbeTables.Json(e));
+        }
+        _json["probes"] = list;
+    }
+
+    /// <summary>Steering transfer (paper section 7) on brown:genre: towards imaginative prose, from informative prompts, at the stitch points.</summary>
+    private async Task SteeringAsync(FitResult lstsq, string hookA, string hookB)
+    {
+        Console.Error.WriteLine("steering on brown:genre");
+        var e = await EvalCommand.RunSteeringAsync(c, new Contracts.Eval.V1.EvaluateSteeringRequest
+        {
+            ModelA = new ModelSpec { Model = s.Small }, ModelB = new ModelSpec { Model = s.Large }, Stitch = lstsq.Stitch, HookA = hookA, HookB = hookB,
+        }, ct);
+        Say("## Steering transfer (paper section 7; lstsq stitch)\n\nDifference-of-means direction v at the stitch point, clamped h' = h + (z - <h, v>) v at every position " +
+            "(docs/metrics.md \"Steering\"); greedy continuations of informative-prose prompts judged by a bag-of-words classifier.\n");
+        Say(SteeringTables.Markdown(e));
+        _json["steering"] = SteeringTables.Json(e);
+    }
+
+    private async Task<List<SaeSet>> SaesAsync(ModelInfo b, ExtractResult train, ExtractResult test, string hookA, string hookB, FitResult lstsq)
+    {
+        var sets = new List<SaeSet>();
         // B's held-out rows without the special (BOS) tokens, as every other reconstruction number here.
         var heldSet = await ReadAsync(test.ActivationSets[1], [hookB, "special"]);
         var heldB = heldSet[hookB].index_select(0, heldSet["special"].eq(0).nonzero().squeeze(1));
@@ -146,6 +192,7 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
             var scratch = await TrainSaeAsync(train.ActivationSets[1], test.ActivationSets[1], hookB, width, null);
             var warm = await TrainSaeAsync(train.ActivationSets[1], test.ActivationSets[1], hookB, width, transferred.Ref);
             var cmp = await _sae.CompareAsync(new CompareRequest { Scratch = scratch.Ref, Warm = warm.Ref }, cancellationToken: ct);
+            sets.Add(new SaeSet(width, sourceSae.Ref, transferred.Ref, scratch.Ref));
             Say($"| {width} | {sourceSae.Metrics["heldout_fvu"]:F3} | {zero.Fvu:F3} | {zero.L0:F1} | {zero.Dead * 100:F1} | {1 - cmp.WarmInitialExplainedVariance:F3} | " +
                 $"{1 - cmp.ScratchInitialExplainedVariance:F3} | {cmp.ScratchFinalExplainedVariance:F3} | {cmp.WarmFinalExplainedVariance:F3} |");
             var savings = new JsonArray();
@@ -175,6 +222,7 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
         Say(savingsMd.ToString());
         Say(details.ToString());
         _json["sae"] = list;
+        return sets;
     }
 
     private async Task<ExtractResult> ExtractAsync(string corpus, long tokens, string[] hooksA, string[] hooksB)

@@ -17,6 +17,15 @@ public sealed record AblateEdit(string Hook, HostTensor? Mean) : StreamEdit(Hook
 /// <summary>Replaces the stream with <see cref="Value"/> ([rows, T, d]), e.g. an SAE's reconstruction.</summary>
 public sealed record ReplaceEdit(string Hook, HostTensor Value) : StreamEdit(Hook);
 
+/// <summary>Steering by clamping: h' = h + (Value - &lt;h, v&gt;) v with v = Direction / |Direction| ([d]), at every position.</summary>
+public sealed record ClampEdit(string Hook, HostTensor Direction, double Value) : StreamEdit(Hook);
+
+/// <summary>Greedy or sampled continuation of prompt ids, with an optional stream edit on every step.</summary>
+public sealed record GenerationCall(LanguageModelRef Model, int[] Prompt, int MaxNewTokens, StreamEdit? Edit = null, double Temperature = 0, ulong Seed = 0);
+
+/// <summary>The new token ids and their text.</summary>
+public sealed record Generated(int[] NewIds, string Text);
+
 /// <summary>
 /// One forward pass over token rows [rows, T]: optionally capturing a hook's stream, starting at block
 /// <c>Start.Layer</c> from a given residual [rows, T, d], or with one stream edit.
@@ -42,6 +51,9 @@ public interface ILanguageModels
     /// <summary>Texts tokenized by the model's tokenizer without BOS: ids and character offsets [start, end) per token.</summary>
     Task<IReadOnlyList<TextTokens>> TokenizeAsync(LanguageModelRef model, IReadOnlyList<string> texts, CancellationToken ct) =>
         throw new NotSupportedException("these language models do not tokenize text");
+
+    Task<Generated> GenerateAsync(GenerationCall call, CancellationToken ct) =>
+        throw new NotSupportedException("these language models do not generate");
 }
 
 /// <summary>One text's tokens and each token's character offsets into it.</summary>

@@ -84,8 +84,21 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
             return result;
         }
 
+        public async Task<Generated> GenerateAsync(GenerationCall call, CancellationToken ct)
+        {
+            var request = new GenerateRequest
+            {
+                Model = Spec(call.Model), PromptIds = { call.Prompt }, MaxNewTokens = call.MaxNewTokens, Temperature = call.Temperature, Seed = call.Seed,
+                BosPolicy = BosPolicy.Never, IgnoreEos = true,
+            };
+            if (call.Edit is { } edit) request.Interventions.Add(Intervention(edit));
+            var response = await client.GenerateAsync(request, cancellationToken: ct);
+            return new Generated(response.NewIds.ToArray(), response.Text);
+        }
+
         private Intervention Intervention(StreamEdit edit) => edit switch
         {
+            ClampEdit c => new Intervention { Hook = c.Hook, Clamp = new Clamp { Direction = TensorCodec.ToProto(c.Direction), Value = c.Value } },
             RoundTripEdit r when stitch is not null => new Intervention
             {
                 Hook = r.Hook,

@@ -210,7 +210,8 @@ public sealed class ProbeEvaluator(TorchWorker worker)
     private static int[] Shuffled(IEnumerable<int> ids, Features f, ulong seed) =>
         ids.OrderBy(i => Mix(seed ^ f.Keys[i])).ThenBy(i => i).ToArray();
 
-    private static ulong Mix(ulong z)
+    /// <summary>SplitMix64 finaliser: the seeded order of draws.</summary>
+    public static ulong Mix(ulong z)
     {
         z += 0x9E3779B97F4A7C15UL;
         z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9UL;
