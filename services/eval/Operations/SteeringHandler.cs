@@ -32,6 +32,7 @@ public sealed class SteeringHandler(ArtifactStore store, ActivationsConnection a
         var stitch = StitchFile.Read(store.ReadAllBytes(r.Stitch, StitchFile.FileName), $"{r.Stitch.Display()}/{StitchFile.FileName}", "stitch");
         var set = ProbeSet.FromRequest(r.Dataset ?? new ProbeDataset { Named = "brown:genre" });
         var target = r.Target == 0 && r.Dataset is null ? D.Target : Check.InRange(r.Target, 0, set.ClassNames.Count - 1, "target", "the class to steer towards");
+        SteeringEvaluator.CheckData(set, target);
         var s = new SteeringSettings(a, b, hookA, hookB, target,
             Or(Check.InRange(r.Prompts, 0, 1024, "prompts", $"0 = default {D.Prompts}"), D.Prompts),
             Or(Check.InRange(r.PromptWords, 0, 256, "prompt_words", $"0 = default {D.PromptWords}"), D.PromptWords),

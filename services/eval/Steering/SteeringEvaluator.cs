@@ -66,7 +66,7 @@ public sealed class SteeringEvaluator(TorchWorker worker)
     public async Task<SteeringResult> EvaluateAsync(ILanguageModels models, ProbeSet set, SteeringSettings s, IReadOnlyList<HostTensor> stitch,
         Action<string>? progress, CancellationToken ct)
     {
-        if (set.TokenLevel) throw StitchingException.InvalidArgument("dataset", "steering needs document-level labels (a class per text), not spans.");
+        CheckData(set, s.Target);
         if (s.Target >= set.ClassNames.Count) throw StitchingException.InvalidArgument("target", $"{s.Target} is not a class of the set (0..{set.ClassNames.Count - 1}).");
         progress?.Invoke("directions A");
         var (meanA, tokensA) = await ClassMeansAsync(models, set, s, s.ModelA, s.HookA, ct);
@@ -113,6 +113,28 @@ public sealed class SteeringEvaluator(TorchWorker worker)
         await Run(BTransferred, s.ModelB, new ClampEdit(s.HookB, Vec(d.vX), d.zX));
         return new SteeringResult(set.Name, set.ClassNames[s.Target], d.vA, d.vB, d.vX, d.zA, d.zB, d.zX, d.cos, judge.Correct, judge.Test,
             conditions, tokensA, tokensB);
+    }
+
+    /// <summary>
+    /// What the data must hold, checked before any work: train texts of both sides (the directions), validation
+    /// texts of both sides among its even and among its odd documents (the judge's fit and choice), baseline test
+    /// texts (the prompts).
+    /// </summary>
+    public static void CheckData(ProbeSet set, int target)
+    {
+        if (set.TokenLevel) throw StitchingException.InvalidArgument("dataset", "steering needs document-level labels (a class per text), not spans.");
+        bool Has(Func<ProbeText, bool> p) => set.Texts.Any(p);
+        if (!Has(t => t.Split == Split.Train && t.Label == target) || !Has(t => t.Split == Split.Train && t.Label != target))
+            throw StitchingException.FailedPrecondition("dataset: the train split needs texts of the target class and of the others (the directions are their mean difference).", "dataset");
+        var validation = set.Texts.Where(t => t.Split == Split.Validation).ToList();
+        foreach (var parity in new[] { 0, 1 })
+        {
+            var half = validation.Where((_, i) => i % 2 == parity).ToList();
+            if (!half.Any(t => t.Label == target) || !half.Any(t => t.Label != target))
+                throw StitchingException.FailedPrecondition($"dataset: the validation split's {(parity == 0 ? "even" : "odd")} documents need texts of the target class and of the others (the judge is fitted on the even ones, its strength chosen on the odd ones).", "dataset");
+        }
+        if (!Has(t => t.Split == Split.Test && t.Label != target))
+            throw StitchingException.FailedPrecondition("dataset: the test split needs texts of the baseline classes (the prompts are their first words).", "dataset");
     }
 
     private static double Dot(double[] a, double[] b) => a.Zip(b).Sum(p => p.First * p.Second);
@@ -214,7 +236,7 @@ public sealed class SteeringEvaluator(TorchWorker worker)
         var choose = Collect((i, t) => t.Split == Split.Validation && validation.IndexOf(i) % 2 == 1);
         var test = Collect((_, t) => t.Split == Split.Test);
         if (fit.Y.Distinct().Count() < 2 || choose.Y.Distinct().Count() < 2)
-            throw StitchingException.FailedPrecondition("dataset: the validation split needs texts of the target and of the baseline classes in its even and odd documents to train the judge.", "dataset");
+            throw StitchingException.FailedPrecondition("dataset: the validation split's passages of even and of odd documents must each hold both classes to train the judge.", "dataset");
         var vocabulary = fit.Texts.SelectMany(t => Word.Matches(t.ToLowerInvariant()).Select(m => m.Value).Distinct())
             .GroupBy(w => w).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
             .Take(SteeringSettings.Defaults.JudgeWords).Select(g => g.Key).ToArray();

@@ -112,6 +112,11 @@ public class HostileClientTests(ITestOutputHelper output)
         var train = new TrainRequest { ActivationSet = setA, Sae = new SaeSpec { DSae = 16, K = 2 }, Tokens = 256, BatchSize = 64, EvalActivationSet = setA, EvalTokens = 64 };
         var sae = (await OperationWaiter.SucceededAsync(ch, (await new SaeService.SaeServiceClient(ch).TrainAsync(train)).Id)).Result.Unpack<TrainResult>().Sae.Ref;
         var warm = new TrainRequest(train) { Init = sae, Sae = new SaeSpec() };
+        // steering: both classes in train, in the even and the odd validation texts, baseline texts in test
+        var steeringTexts = new Stitching.Contracts.Eval.V1.ProbeDataset();
+        var layout = new[] { ("train", 0), ("train", 1), ("train", 0), ("train", 1), ("validation", 0), ("validation", 1), ("validation", 1), ("validation", 0), ("test", 0), ("test", 1) };
+        foreach (var ((split, label), text) in layout.Zip(TinyModels.Documents()))
+            steeringTexts.Examples.Add(new Stitching.Contracts.Eval.V1.LabelledText { Text = text, Label = label, Split = split });
         var transferred = (await new SaeService.SaeServiceClient(ch).TransferAsync(new TransferRequest { Sae = sae, Stitch = stitch })).Ref;
         var probeTexts = new Stitching.Contracts.Eval.V1.ProbeDataset();
         foreach (var (text, i) in TinyModels.Documents().Take(10).Select((t, i) => (t, i)))
@@ -183,6 +188,11 @@ public class HostileClientTests(ITestOutputHelper output)
             {
                 ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" }, Stitch = stitch, SaeA = sae, SaeTransferred = transferred, SaeB = transferred,
                 Dataset = probeTexts, K = { 1 }, L2 = { 0.1 }, Context = 16, MaxTokensPerSplit = 128, MaxExamplesPerClass = 8, BatchSize = 4, Seed = 3,
+            }),
+            ("EvaluateSteering", new Stitching.Contracts.Eval.V1.EvaluateSteeringRequest
+            {
+                ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" }, HookA = "blocks.1.hook_resid_pre", HookB = "blocks.2.hook_resid_pre", Stitch = stitch,
+                Dataset = steeringTexts, Target = 1, Prompts = 2, PromptWords = 4, NewTokens = 2, Context = 16, MaxTokens = 256, Seed = 1,
             }),
             ("EvaluateSae", new Stitching.Contracts.Eval.V1.EvaluateSaeRequest { Model = tinyA, Sae = sae, Hook = "blocks.1.hook_resid_pre", TokenIds = Ids(5, 6, 7, 8), BatchSize = 2 }),
         ];
