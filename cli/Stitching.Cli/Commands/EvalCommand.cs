@@ -51,8 +51,14 @@ public static class EvalCommand
     /// <summary>Starts EvaluateSteering and follows the operation to its result.</summary>
     public static async Task<SteeringEvaluation> RunSteeringAsync(ServerConnection c, EvaluateSteeringRequest request, CancellationToken ct)
     {
-        var done = await ProgressBar.FollowAsync(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateSteeringAsync(request, cancellationToken: ct), ct);
-        return done.State == OperationState.Succeeded ? done.Result.Unpack<SteeringEvaluation>()
+        return await ResultAsync<SteeringEvaluation>(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateSteeringAsync(request, cancellationToken: ct), ct);
+    }
+
+    /// <summary>Follows a started operation (progress on stderr) and unpacks its result, or fails with its error.</summary>
+    private static async Task<T> ResultAsync<T>(ServerConnection c, Operation started, CancellationToken ct) where T : Google.Protobuf.IMessage, new()
+    {
+        var done = await ProgressBar.FollowAsync(c, started, ct);
+        return done.State == OperationState.Succeeded ? done.Result.Unpack<T>()
             : throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition, $"operation {done.Id} ({done.Kind}) ended {done.State}: {done.Error?.Code} {done.Error?.Message}"));
     }
 
@@ -102,9 +108,7 @@ public static class EvalCommand
     /// <summary>Starts EvaluateProbes and follows the operation to its result.</summary>
     public static async Task<ProbeEvaluation> RunProbesAsync(ServerConnection c, EvaluateProbesRequest request, CancellationToken ct)
     {
-        var done = await ProgressBar.FollowAsync(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateProbesAsync(request, cancellationToken: ct), ct);
-        return done.State == OperationState.Succeeded ? done.Result.Unpack<ProbeEvaluation>()
-            : throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition, $"operation {done.Id} ({done.Kind}) ended {done.State}: {done.Error?.Code} {done.Error?.Message}"));
+        return await ResultAsync<ProbeEvaluation>(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateProbesAsync(request, cancellationToken: ct), ct);
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ public sealed class ProbesHandler(ArtifactStore store, TorchWorker worker, Activ
     public async Task<(ProbeSettings Settings, ProbeSet Set)> ValidateAsync(EvaluateProbesRequest r, CancellationToken ct)
     {
         var s = ProbeRequests.ToSettings(r);
-        var set = ProbeSet.FromRequest(r.Dataset);
+        var set = ProbeRequests.ToProbeSet(r.Dataset);
         SaeInfo? Describe(ArtifactRef? sae, string field) => sae is null ? null : SaeArtifacts.Describe(store, sae, field);
         var (a, x, b) = (Describe(r.SaeA, "sae_a"), Describe(r.SaeTransferred, "sae_transferred"), Describe(r.SaeB, "sae_b"));
         var hookA = s.HookA.Length > 0 ? s.HookA : a?.Hook ?? "";
@@ -46,27 +46,16 @@ public sealed class ProbesHandler(ArtifactStore store, TorchWorker worker, Activ
         Width(a, "sae_a", infoA.Width, infoA.Name);
         Width(x, "sae_transferred", infoB.Width, infoB.Name);
         Width(b, "sae_b", infoB.Width, infoB.Name);
-        if (r.Stitch is not null)
-        {
-            var stitch = ReadStitch(r.Stitch);
-            var pUp = stitch.First(t => t.Name == StitchFile.PUp);
-            if (pUp.Shape.Length != 2 || pUp.Shape[0] != infoA.Width || pUp.Shape[1] != infoB.Width)
-                throw StitchingException.FailedPrecondition($"stitch: its P_up is [{string.Join(", ", pUp.Shape)}] but the models' widths are [{infoA.Width}, {infoB.Width}].", "stitch");
-        }
+        if (r.Stitch is not null) ProbeRequests.ReadStitch(store, r.Stitch, infoA.Width, infoB.Width);
         return (s with { HookA = hookA, HookB = hookB }, set);
-    }
-
-    private IReadOnlyList<Stitching.Core.Tensors.HostTensor> ReadStitch(ArtifactRef r)
-    {
-        store.Require(r, StitchFile.Kind, "stitch", "fit one with StitchService.Fit or import one with ImportStitch.");
-        return StitchFile.Read(store.ReadAllBytes(r, StitchFile.FileName), $"{r.Display()}/{StitchFile.FileName}", "stitch");
     }
 
     public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
     {
         var request = context.SpecAs<EvaluateProbesRequest>();
         var (settings, set) = await ValidateAsync(request, ct);
-        var stitchHost = request.Stitch is null ? null : ReadStitch(request.Stitch);
+        var widths = request.Stitch is null ? default : ((await activations.DescribeAsync(settings.ModelA, ct)).Width, (await activations.DescribeAsync(settings.ModelB, ct)).Width);
+        var stitchHost = request.Stitch is null ? null : ProbeRequests.ReadStitch(store, request.Stitch, widths.Item1, widths.Item2);
         var loaded = await worker.RunAsync(() =>
         {
             SaeParameters? Load(ArtifactRef? r, string field) => r is null ? null : SaeArtifacts.Load(store, r, field);

@@ -21,16 +21,11 @@ public sealed class SteeringHandler(ArtifactStore store, ActivationsConnection a
 
     public async Task<(SteeringSettings Settings, ProbeSet Set, IReadOnlyList<HostTensor> Stitch)> ValidateAsync(EvaluateSteeringRequest r, CancellationToken ct)
     {
-        LanguageModelRef Model(Contracts.Activations.V1.ModelSpec? m, string field) =>
-            m is null || string.IsNullOrEmpty(m.Model) ? throw StitchingException.InvalidArgument($"{field}.model", "is required; name a model (see ActivationsService.ListModels).")
-                : new LanguageModelRef(m.Model, m.Dtype, m.Device);
-        var (a, b) = (Model(r.ModelA, "model_a"), Model(r.ModelB, "model_b"));
+        var (a, b) = (ProbeRequests.Model(r.ModelA, "model_a"), ProbeRequests.Model(r.ModelB, "model_b"));
         var hookA = Check.Name(r.HookA, "hook_a", "the hook the stitch reads on A");
         var hookB = Check.Name(r.HookB, "hook_b", "the hook the stitch writes on B");
         if (r.Stitch is null) throw StitchingException.InvalidArgument("stitch", "is required: the direction moves to B through P_up.");
-        store.Require(r.Stitch, StitchFile.Kind, "stitch", "fit one with StitchService.Fit or import one with ImportStitch.");
-        var stitch = StitchFile.Read(store.ReadAllBytes(r.Stitch, StitchFile.FileName), $"{r.Stitch.Display()}/{StitchFile.FileName}", "stitch");
-        var set = ProbeSet.FromRequest(r.Dataset ?? new ProbeDataset { Named = "brown:genre" });
+        var set = ProbeRequests.ToProbeSet(r.Dataset ?? new ProbeDataset { Named = "brown:genre" });
         var target = r.Target == 0 && r.Dataset is null ? D.Target : Check.InRange(r.Target, 0, set.ClassNames.Count - 1, "target", "the class to steer towards");
         SteeringEvaluator.CheckData(set, target);
         var s = new SteeringSettings(a, b, hookA, hookB, target,
@@ -43,9 +38,7 @@ public sealed class SteeringHandler(ArtifactStore store, ActivationsConnection a
         var infoB = await activations.DescribeAsync(b, ct);
         if (!infoA.Hooks.Contains(hookA)) throw StitchingException.InvalidArgument("hook_a", $"'{Check.Shorten(hookA)}' is not a hook of {infoA.Name}.");
         if (!infoB.Hooks.Contains(hookB)) throw StitchingException.InvalidArgument("hook_b", $"'{Check.Shorten(hookB)}' is not a hook of {infoB.Name}.");
-        var pUp = stitch.First(t => t.Name == StitchFile.PUp);
-        if (pUp.Shape.Length != 2 || pUp.Shape[0] != infoA.Width || pUp.Shape[1] != infoB.Width)
-            throw StitchingException.FailedPrecondition($"stitch: its P_up is [{string.Join(", ", pUp.Shape)}] but the models' widths are [{infoA.Width}, {infoB.Width}].", "stitch");
+        var stitch = ProbeRequests.ReadStitch(store, r.Stitch, infoA.Width, infoB.Width);
         return (s, set, stitch);
     }
 

@@ -43,15 +43,6 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         return set;
     }
 
-    private static ArtifactRef SaveStitch(ArtifactStore store, string id, AffineStitch s)
-    {
-        var r = new ArtifactRef { Kind = "stitch", Id = id };
-        using var w = store.Create(r);
-        w.WriteFile(StitchFile.FileName, SaeFixtures.StitchBytes(s));
-        w.Commit();
-        return r;
-    }
-
     private static async Task<ProbeEvaluation> RunAsync(TestServer server, EvaluateProbesRequest request)
     {
         var op = await new EvalService.EvalServiceClient(server.Channel).EvaluateProbesAsync(request);
@@ -65,7 +56,7 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         var store = server.Server.Services.GetRequiredService<ArtifactStore>();
         var saeRef = new ArtifactRef { Kind = "sae", Id = "sae-probe-a" };
         using (var sae = SaeFixtures.RandomSae("topk", 32, 64, 8, true, 11)) SaeArtifacts.Save(store, saeRef, sae);
-        var identity = SaveStitch(store, "st-identity", new AffineStitch(eye(32), zeros(32), eye(32), zeros(32)));
+        var identity = SaeFixtures.SaveStitch(store, "st-identity", new AffineStitch(eye(32), zeros(32), eye(32), zeros(32)));
         var transferred = await new SaeService.SaeServiceClient(server.Channel).TransferAsync(new TransferRequest { Sae = saeRef, Stitch = identity, Model = "tiny-a", Hook = Hook });
 
         var e = await RunAsync(server, new EvaluateProbesRequest
@@ -106,7 +97,7 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         var store = server.Server.Services.GetRequiredService<ArtifactStore>();
         var saeRef = new ArtifactRef { Kind = "sae", Id = "sae-probe-a2" };
         using (var random = SaeFixtures.RandomSae("topk", 32, 64, 8, true, 12)) SaeArtifacts.Save(store, saeRef, random);
-        var stitch = SaveStitch(store, "st-random", SaeFixtures.RandomStitch(32, 48, 3));
+        var stitch = SaeFixtures.SaveStitch(store, "st-random", SaeFixtures.RandomStitch(32, 48, 3));
         var transferred = await new SaeService.SaeServiceClient(server.Channel).TransferAsync(new TransferRequest { Sae = saeRef, Stitch = stitch, Model = "tiny-b", Hook = "blocks.2.hook_resid_pre" });
         // document level: a paragraph (rows of 32 tokens, mean-pooled) of docs/metrics.md against one of the README
         var docs = new ProbeDataset { ClassNames = { "readme", "metrics" } };

@@ -34,15 +34,6 @@ public class SteeringEvaluationTests(ITestOutputHelper output)
         return set;
     }
 
-    private static ArtifactRef SaveStitch(ArtifactStore store, string id, AffineStitch s)
-    {
-        var r = new ArtifactRef { Kind = "stitch", Id = id };
-        using var w = store.Create(r);
-        w.WriteFile(StitchFile.FileName, SaeFixtures.StitchBytes(s));
-        w.Commit();
-        return r;
-    }
-
     /// <summary>Class means of the hook over every token of every train text's rows, computed with one Forward per row.</summary>
     private static async Task<(double[] Target, double[] Baseline)> MeansAsync(TestServer server, ProbeDataset set, string model, string hook)
     {
@@ -84,7 +75,7 @@ public class SteeringEvaluationTests(ITestOutputHelper output)
         await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
         var store = server.Server.Services.GetRequiredService<ArtifactStore>();
         var random = SaeFixtures.RandomStitch(32, 48, 5);
-        var stitch = SaveStitch(store, "st-steer", random);
+        var stitch = SaeFixtures.SaveStitch(store, "st-steer", random);
         var set = Paragraphs();
         const string hookA = "blocks.1.hook_resid_pre", hookB = "blocks.2.hook_resid_pre";
         var e = await RunAsync(server, new EvaluateSteeringRequest
@@ -118,7 +109,7 @@ public class SteeringEvaluationTests(ITestOutputHelper output)
         Assert.InRange(e.JudgeAccuracy, 0, 1);
 
         // A = B, identity stitch: the moved direction is B's own, so are the generations
-        var identity = SaveStitch(store, "st-steer-identity", new AffineStitch(eye(32), zeros(32), eye(32), zeros(32)));
+        var identity = SaeFixtures.SaveStitch(store, "st-steer-identity", new AffineStitch(eye(32), zeros(32), eye(32), zeros(32)));
         var same = await RunAsync(server, new EvaluateSteeringRequest
         {
             ModelA = new ModelSpec { Model = "tiny-a" }, ModelB = new ModelSpec { Model = "tiny-a" }, HookA = hookA, HookB = hookA, Stitch = identity,

@@ -30,6 +30,16 @@ public static class SaeFixtures
         return new AffineStitch(randn(dA, dB, generator: g) * 0.3, randn(dB, generator: g) * 0.2, randn(dB, dA, generator: g) * 0.3, randn(dA, generator: g) * 0.2);
     }
 
+    /// <summary>Stores a stitch as a committed "stitch" artifact.</summary>
+    public static ArtifactRef SaveStitch(ArtifactStore store, string id, AffineStitch s)
+    {
+        var r = new ArtifactRef { Kind = "stitch", Id = id };
+        using var w = store.Create(r);
+        w.WriteFile(StitchFile.FileName, StitchBytes(s));
+        w.Commit();
+        return r;
+    }
+
     public static byte[] StitchBytes(AffineStitch s) => SafetensorsWriter.ToBytes([
         TorchTensors.ToHost(s.PUp, "P_up"), TorchTensors.ToHost(s.BUp, "b_up"), TorchTensors.ToHost(s.PDown, "P_down"), TorchTensors.ToHost(s.BDown, "b_down")]);
 

@@ -63,6 +63,7 @@ public class BrownCorpusTests
                 {
                     var start = row.Offsets[t][0];
                     while (start < row.Offsets[t][1] && char.IsWhiteSpace(row.Text[start])) start++;
+                    if (start >= row.Offsets[t][1]) { Assert.Equal(-1, row.Labels[t]); continue; } // only whitespace: no word
                     var w = Array.FindIndex(row.WordSpans, span => start >= span[0] && start < span[1]);
                     if (w < 0) continue;
                     var slash = rawWords[w].LastIndexOf('/');
