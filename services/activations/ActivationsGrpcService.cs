@@ -145,7 +145,11 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         var session = new GenerationSession(loaded.Model, prompt, sampling,
             _ => InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts, request.InterveneOnPromptOnly ? _ => promptPositions : null));
         await worker.RunAsync(() => { InterventionBuilder.Build(request.Interventions, loaded.Model, artifacts); return 0; }, ct); // interventions fail before the first token
-        while (!session.Done) await worker.RunAsync(() => { session.Step(); return 0; }, ct);
+        try
+        {
+            while (!session.Done) await worker.RunAsync(() => { session.Step(); return 0; }, ct);
+        }
+        finally { await worker.RunAsync(() => { session.Dispose(); return 0; }, CancellationToken.None); }
         var (fresh, reason) = (session.NewIds, session.StopReason);
         var response = new GenerateResponse { Text = loaded.Tokenizer?.Decode(fresh, skipSpecialTokens: true) ?? "", StopReason = reason };
         response.PromptIds.AddRange(prompt);

@@ -62,7 +62,7 @@ public sealed class Gemma2 : CausalLm
         var b = _blocks[layer];
         x = hook(HookSite.ResidPre, x);
         var window = IsSliding(layer) ? _window : null;
-        var attn = b.Attn.Forward(Ops.GemmaRmsNorm(x, b.InNorm, _eps), _rotary, _scale, _attnCap, window);
+        var attn = b.Attn.Forward(Ops.GemmaRmsNorm(x, b.InNorm, _eps), _rotary, _scale, _attnCap, window, Step(layer));
         attn = hook(HookSite.AttnOut, Ops.GemmaRmsNorm(attn, b.PostAttnNorm, _eps));
         x = hook(HookSite.ResidMid, x + attn);
         var h = Ops.GemmaRmsNorm(x, b.PreFfNorm, _eps);

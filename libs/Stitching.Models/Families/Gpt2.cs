@@ -48,7 +48,7 @@ public sealed class Gpt2 : CausalLm
 
     public override int? MaxPositions => _positions;
 
-    protected override Tensor Embed(Tensor ids) => _wte[ids] + _wpe[arange(ids.shape[1], dtype: ScalarType.Int64, device: Device)];
+    protected override Tensor Embed(Tensor ids) => _wte[ids] + _wpe[arange(Offset, Offset + ids.shape[1], dtype: ScalarType.Int64, device: Device)];
 
     protected override Tensor RunBlock(int layer, Tensor x, HookFn hook)
     {
@@ -57,7 +57,9 @@ public sealed class Gpt2 : CausalLm
         var h = Ops.LayerNorm(x, b.Ln1W, b.Ln1B, _eps);
         var qkv = Ops.Linear(h, b.AttnW, b.AttnB).split(Width, dim: -1);
         var hd = Width / _heads;
-        var y = Ops.Attention(Ops.SplitHeads(qkv[0], _heads, hd), Ops.SplitHeads(qkv[1], _heads, hd), Ops.SplitHeads(qkv[2], _heads, hd), 1 / Math.Sqrt(hd));
+        var step = Step(layer);
+        var (k, v) = step.Extend(Ops.SplitHeads(qkv[1], _heads, hd), Ops.SplitHeads(qkv[2], _heads, hd));
+        var y = Ops.Attention(Ops.SplitHeads(qkv[0], _heads, hd), k, v, 1 / Math.Sqrt(hd), offset: step.Offset);
         var attn = hook(HookSite.AttnOut, Ops.Linear(Ops.MergeHeads(y), b.ProjW, b.ProjB));
         x = hook(HookSite.ResidMid, x + attn);
         var mlp = hook(HookSite.MlpOut, Ops.Linear(_act(Ops.Linear(Ops.LayerNorm(x, b.Ln2W, b.Ln2B, _eps), b.FcW, b.FcB)), b.MlpProjW, b.MlpProjB));

@@ -54,7 +54,7 @@ public sealed class GptNeoX : CausalLm
 
     protected override Tensor Embed(Tensor ids) => _embed[ids];
 
-    protected override Tensor RunBlock(int layer, Tensor x, HookFn hook) => _layer.Run(_blocks[layer], x, hook);
+    protected override Tensor RunBlock(int layer, Tensor x, HookFn hook) => _layer.Run(_blocks[layer], x, hook, Step(layer));
 
     protected override Tensor FinalNorm(Tensor x) => Ops.LayerNorm(x, _lnfW, _lnfB, _eps);
 

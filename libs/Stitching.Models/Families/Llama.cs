@@ -61,7 +61,7 @@ public sealed class Llama : CausalLm
     {
         var b = _blocks[layer];
         x = hook(HookSite.ResidPre, x);
-        var attn = hook(HookSite.AttnOut, b.Attn.Forward(Ops.RmsNorm(x, b.InNorm, _eps), _rotary, _scale, window: _window));
+        var attn = hook(HookSite.AttnOut, b.Attn.Forward(Ops.RmsNorm(x, b.InNorm, _eps), _rotary, _scale, window: _window, step: Step(layer)));
         x = hook(HookSite.ResidMid, x + attn);
         var h = Ops.RmsNorm(x, b.PostNorm, _eps);
         var mlp = hook(HookSite.MlpOut, Ops.Linear(_act(Ops.Linear(h, b.Gate, b.GateB)) * Ops.Linear(h, b.Up, b.UpB), b.Down, b.DownB));

@@ -16,6 +16,7 @@ public delegate Tensor HookFn(HookSite site, Tensor value);
 public abstract class CausalLm : IDisposable
 {
     private readonly List<Tensor> _parameters = [];
+    private KvCache? _cache;
 
     protected CausalLm(string family, int layers, int width, int vocabSize, ScalarType dtype, Device device)
     {
@@ -66,7 +67,13 @@ public abstract class CausalLm : IDisposable
 
     protected Tensor? OptionalParam(Tensor? w) => w is null ? null : Param(w);
 
-    /// <summary>Token embeddings (and any scaling or position embedding) for ids [B, T]: resid_pre of layer 0.</summary>
+    /// <summary>Position of the first token of the running forward: the cached length with a <see cref="KvCache"/>, else 0.</summary>
+    protected int Offset => _cache?.Length ?? 0;
+
+    /// <summary>What layer <paramref name="layer"/>'s attention needs of the running forward's cache.</summary>
+    protected AttentionStep Step(int layer) => new(Offset, _cache, layer);
+
+    /// <summary>Token embeddings (and any scaling or position embedding) for ids [B, T] at positions Offset..: resid_pre of layer 0.</summary>
     protected abstract Tensor Embed(Tensor ids);
 
     /// <summary>One block; must pass every site it computes through <paramref name="hook"/>.</summary>
@@ -86,6 +93,23 @@ public abstract class CausalLm : IDisposable
     }
 
     public ForwardResult Forward(ForwardRequest request)
+    {
+        if (request.Cache is not { } cache) return Run(request);
+        if (request.StartResidual is not null || request.StartLayer != 0)
+            throw StitchingException.InvalidArgument("start_layer", "a KV-cached forward starts at the embeddings.");
+        if (request.Ids is { } ids && MaxPositions is { } max && cache.Length + ids.shape[^1] > max)
+            throw StitchingException.InvalidArgument("token_ids", $"{cache.Length} cached + {ids.shape[^1]} new tokens exceed the model's {max} positions.");
+        _cache = cache;
+        try
+        {
+            var result = Run(request with { Logits = true }); // every layer runs, so every layer's cache grows
+            cache.Advance((int)request.Ids!.shape[^1]);
+            return request.Logits ? result : result with { Logits = null };
+        }
+        finally { _cache = null; }
+    }
+
+    private ForwardResult Run(ForwardRequest request)
     {
         using var _ = no_grad();
         var start = request.StartLayer;
@@ -122,7 +146,7 @@ public abstract class CausalLm : IDisposable
         Tensor Visit(HookPoint h, Tensor value)
         {
             if (request.Interventions.TryGetValue(h, out var list))
-                foreach (var intervention in list) value = intervention.Apply(value);
+                foreach (var intervention in list) value = intervention.Apply(value, Offset);
             if (want.Contains(h)) captured[h] = value.clone();
             return value;
         }
@@ -156,6 +180,11 @@ public sealed record ForwardRequest
     /// <summary>Run blocks from this layer on, starting from <see cref="StartResidual"/> (its resid_pre).</summary>
     public int StartLayer { get; init; }
     public Tensor? StartResidual { get; init; }
+    /// <summary>
+    /// Keys and values of earlier positions: <see cref="Ids"/> are then the next tokens only, positions,
+    /// masks and position-limited interventions count from the cached length, and the cache grows by them.
+    /// </summary>
+    public KvCache? Cache { get; init; }
 }
 
 /// <summary>Captured hooks ([B, T, d], model dtype) and logits [B, T, V] when asked.</summary>

@@ -6,12 +6,14 @@ using F = TorchSharp.torch.nn.functional;
 namespace Stitching.Models.Runtime;
 
 /// <summary>Sampling settings: temperature 0 is greedy; top-k and top-p filter before sampling.</summary>
-public sealed record SamplingOptions(int MaxNewTokens, double Temperature = 0, int TopK = 0, double TopP = 1, ulong Seed = 0, int? StopToken = null);
+public sealed record SamplingOptions(int MaxNewTokens, double Temperature = 0, int TopK = 0, double TopP = 1, ulong Seed = 0, int? StopToken = null, bool KvCache = true);
 
 /// <summary>
-/// Autoregressive generation with interventions applied on every step's forward. Without a KV cache
-/// each step re-runs the whole prefix (cost O(T^2) in length), which is exact for any intervention,
-/// including ones that depend on the whole sequence.
+/// Autoregressive generation with interventions applied on every step's forward. With the KV cache (the
+/// default) the first step runs the prompt and each later step only its new token, attending over cached
+/// keys and values; without it each step re-runs the whole prefix (O(T^2) in length). Both give the same
+/// logits (up to float rounding) when every step's interventions agree on the earlier positions, as the
+/// ones Generate builds do (the same rewrite at every position, or at the prompt's positions).
 /// </summary>
 public static class Generation
 {
@@ -20,7 +22,7 @@ public static class Generation
         Func<int, IReadOnlyDictionary<HookPoint, IReadOnlyList<IIntervention>>> interventionsFor, CancellationToken ct = default)
     {
         Validate(model, prompt, options);
-        var session = new GenerationSession(model, prompt, options, interventionsFor);
+        using var session = new GenerationSession(model, prompt, options, interventionsFor);
         while (!session.Done)
         {
             ct.ThrowIfCancellationRequested();
@@ -69,9 +71,10 @@ public static class Generation
 /// steps instead of holding its torch thread for the whole generation. Validate with <see cref="Generation.Generate"/>'s checks first.
 /// </summary>
 public sealed class GenerationSession(CausalLm model, IReadOnlyList<int> prompt, SamplingOptions options,
-    Func<int, IReadOnlyDictionary<HookPoint, IReadOnlyList<IIntervention>>> interventionsFor)
+    Func<int, IReadOnlyDictionary<HookPoint, IReadOnlyList<IIntervention>>> interventionsFor) : IDisposable
 {
     private readonly List<int> _ids = prompt.ToList();
+    private readonly KvCache? _cache = options.KvCache ? new KvCache(model.Layers) : null;
     private Generator? _generator;
 
     public List<int> NewIds { get; } = [];
@@ -83,12 +86,17 @@ public sealed class GenerationSession(CausalLm model, IReadOnlyList<int> prompt,
         if (Done) return;
         _generator ??= new Generator(options.Seed);
         using var scope = NewDisposeScope();
-        var input = tensor(_ids.Select(i => (long)i).ToArray(), [1, _ids.Count]);
-        var logits = model.Forward(new ForwardRequest { Ids = input, Logits = true, Interventions = interventionsFor(_ids.Count) }).Logits!;
+        var fresh = _cache is null ? _ids : _ids.Skip(_cache.Length).ToList(); // with the cache: the prompt, then one token a step
+        var input = tensor(fresh.Select(i => (long)i).ToArray(), [1, fresh.Count]);
+        var logits = model.Forward(new ForwardRequest { Ids = input, Logits = true, Interventions = interventionsFor(_ids.Count), Cache = _cache }).Logits!;
         var next = Generation.Choose(logits[0, -1].to(ScalarType.Float32), options, _generator);
         _ids.Add(next);
         NewIds.Add(next);
         if (next == options.StopToken) { Done = true; StopReason = "eos"; }
         else if (NewIds.Count >= options.MaxNewTokens) Done = true;
+        if (Done) _cache?.Dispose();
     }
+
+    /// <summary>Frees the cache (a session abandoned before it is done).</summary>
+    public void Dispose() => _cache?.Dispose();
 }

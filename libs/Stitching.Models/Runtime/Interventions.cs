@@ -7,7 +7,8 @@ namespace Stitching.Models.Runtime;
 /// <summary>Rewrites the value at a hook, x [B, T, d] -> [B, T, d].</summary>
 public interface IIntervention
 {
-    Tensor Apply(Tensor x);
+    /// <summary>The rewritten value; x covers positions offset..offset+T-1 (offset > 0 in a KV-cached step).</summary>
+    Tensor Apply(Tensor x, int offset = 0);
 }
 
 /// <summary>
@@ -20,15 +21,21 @@ public abstract class PositionalIntervention(IReadOnlyList<int>? positions) : II
 
     protected abstract Tensor Rewrite(Tensor x);
 
-    public Tensor Apply(Tensor x)
+    /// <summary>
+    /// Positions are absolute: with an offset (a KV-cached step) those before it were applied by earlier steps
+    /// and are skipped; without one every position must lie inside x.
+    /// </summary>
+    public Tensor Apply(Tensor x, int offset = 0)
     {
-        var rewritten = Rewrite(x).to(x.dtype);
-        if (Positions is null or { Count: 0 }) return rewritten;
+        if (Positions is null or { Count: 0 }) return Rewrite(x).to(x.dtype);
         var t = x.shape[1];
-        if (Positions.Any(p => p < 0 || p >= t))
+        if (offset == 0 && Positions.Any(p => p < 0 || p >= t))
             throw StitchingException.InvalidArgument("positions", $"positions must lie in 0..{t - 1}.");
+        var local = Positions.Where(p => p >= offset && p < offset + t).Select(p => (long)(p - offset)).ToArray();
+        if (local.Length == 0) return x;
+        var rewritten = Rewrite(x).to(x.dtype);
         var mask = zeros(t, dtype: ScalarType.Bool, device: x.device);
-        mask[tensor(Positions.Select(p => (long)p).ToArray(), device: x.device)] = tensor(true);
+        mask[tensor(local, device: x.device)] = tensor(true);
         return where(mask.view(1, t, 1), rewritten, x);
     }
 

@@ -52,14 +52,15 @@ public static class Ops
     public static Tensor MergeHeads(Tensor x) => x.transpose(1, 2).reshape(x.shape[0], x.shape[2], x.shape[1] * x.shape[3]);
 
     /// <summary>
-    /// Eager causal attention. q [B, H, T, hd], k and v [B, KV, T, hd] (grouped-query when KV &lt; H).
+    /// Eager causal attention. q [B, H, T, hd], k and v [B, KV, offset + T, hd] (grouped-query when KV &lt; H;
+    /// offset > 0 when earlier keys come from a <see cref="KvCache"/>).
     /// Scores = q k^T * scale, optionally soft-capped (cap * tanh(s / cap)), causally masked and, with a
     /// sliding window w, also masked where query - key &gt;= w (the key window (q - w, q]); softmax in float32.
     /// Returns [B, H, T, hd].
     /// </summary>
-    public static Tensor Attention(Tensor q, Tensor k, Tensor v, double scale, double? softcap = null, int? window = null)
+    public static Tensor Attention(Tensor q, Tensor k, Tensor v, double scale, double? softcap = null, int? window = null, int offset = 0)
     {
-        long heads = q.shape[1], kvHeads = k.shape[1], t = q.shape[2];
+        long heads = q.shape[1], kvHeads = k.shape[1], t = q.shape[2], tk = k.shape[2];
         if (kvHeads != heads)
         {
             k = k.repeat_interleave(heads / kvHeads, dim: 1);
@@ -67,8 +68,11 @@ public static class Ops
         }
         var scores = matmul(q, k.transpose(-2, -1)) * scale;
         if (softcap is { } cap) scores = tanh(scores / cap) * cap;
-        var mask = ones(t, t, dtype: ScalarType.Bool, device: q.device).triu(1);
-        if (window is { } w) mask = mask.logical_or(ones(t, t, dtype: ScalarType.Bool, device: q.device).tril(-w));
+        // query i sits at position offset + i (after cached keys), key j at position j
+        var queryPos = arange(offset, offset + t, dtype: ScalarType.Int64, device: q.device).unsqueeze(1);
+        var keyPos = arange(tk, dtype: ScalarType.Int64, device: q.device).unsqueeze(0);
+        var mask = keyPos > queryPos;
+        if (window is { } w) mask = mask.logical_or(queryPos - keyPos >= w);
         var weights = F.softmax(scores.masked_fill(mask, float.NegativeInfinity).to(ScalarType.Float32), dim: -1).to(q.dtype);
         return matmul(weights, v);
     }

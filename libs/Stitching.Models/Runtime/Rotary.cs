@@ -56,11 +56,11 @@ public sealed class Rotary
         }
     }
 
-    /// <summary>cos and sin tables [T, r] for positions 0..T-1.</summary>
-    public (Tensor Cos, Tensor Sin) Tables(long t, ScalarType dtype, Device device)
+    /// <summary>cos and sin tables [T, r] for positions offset..offset+T-1.</summary>
+    public (Tensor Cos, Tensor Sin) Tables(long t, ScalarType dtype, Device device, int offset = 0)
     {
         var inv = tensor(_invFreq.Select(v => (float)v).ToArray(), device: device);
-        var freqs = arange(t, dtype: ScalarType.Float32, device: device).unsqueeze(1) * inv.unsqueeze(0);
+        var freqs = arange(offset, offset + t, dtype: ScalarType.Float32, device: device).unsqueeze(1) * inv.unsqueeze(0);
         var emb = cat([freqs, freqs], -1);
         return (emb.cos().to(dtype), emb.sin().to(dtype));
     }

@@ -17,13 +17,14 @@ public sealed record SelfAttention(Tensor Q, Tensor? QB, Tensor K, Tensor? KB, T
         return new SelfAttention(W("q"), B("q"), W("k"), B("k"), W("v"), B("v"), W("o"), B("o"), heads, kvHeads, headDim);
     }
 
-    public Tensor Forward(Tensor h, Rotary rotary, double scale, double? softcap = null, int? window = null)
+    public Tensor Forward(Tensor h, Rotary rotary, double scale, double? softcap = null, int? window = null, AttentionStep step = default)
     {
         var t = h.shape[1];
-        var (cos, sin) = rotary.Tables(t, h.dtype, h.device);
+        var (cos, sin) = rotary.Tables(t, h.dtype, h.device, step.Offset);
         var q = rotary.Apply(Ops.SplitHeads(Ops.Linear(h, Q, QB), Heads, HeadDim), cos, sin);
         var k = rotary.Apply(Ops.SplitHeads(Ops.Linear(h, K, KB), KvHeads, HeadDim), cos, sin);
         var v = Ops.SplitHeads(Ops.Linear(h, V, VB), KvHeads, HeadDim);
-        return Ops.Linear(Ops.MergeHeads(Ops.Attention(q, k, v, scale, softcap, window)), O, OB);
+        (k, v) = step.Extend(k, v);
+        return Ops.Linear(Ops.MergeHeads(Ops.Attention(q, k, v, scale, softcap, window, step.Offset)), O, OB);
     }
 }
