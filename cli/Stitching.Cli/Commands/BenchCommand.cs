@@ -23,6 +23,51 @@ public static class BenchCommand
             Console.WriteLine($"matmul {n}x{n} float32 on {parse.GetValue(device)}: {gflops:F1} GFLOP/s (best of {reps}, {seconds * 1e3:F1} ms, torch {TorchInfo.Version}, {TorchInfo.Threads} threads)");
             return 0;
         });
-        return new Command("bench", "Micro-benchmarks of this machine.") { matmul };
+        return new Command("bench", "Micro-benchmarks of this machine.") { matmul, Generate() };
+    }
+
+    /// <summary>
+    /// stitch bench generate: greedy generation with the KV cache against the uncached baseline (every step
+    /// re-runs the prefix), timed in the same run, best of --repeat each; the outputs must agree.
+    /// </summary>
+    private static Command Generate()
+    {
+        var model = new Option<string>("--model") { Description = "A model folder (config.json, weights, e.g. {store}/models/brown-l).", Required = true };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length.", DefaultValueFactory = _ => 16 };
+        var fresh = new Option<int>("--new-tokens") { Description = "Tokens generated.", DefaultValueFactory = _ => 96 };
+        var repeat = new Option<int>("--repeat") { Description = "Timed repetitions of each (after one warm-up).", DefaultValueFactory = _ => 3 };
+        var command = new Command("generate", "Greedy generation tokens/s with and without the KV cache, and their ratio.") { model, prompt, fresh, repeat };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var worker = new TorchWorker("cpu");
+            var line = await worker.RunAsync(() =>
+            {
+                using var lm = Stitching.Models.Families.ModelFamilies.Load(parse.GetValue(model)!);
+                var rng = new Random(1);
+                var ids = Enumerable.Range(0, parse.GetValue(prompt)).Select(_ => rng.Next(lm.VocabSize)).ToArray();
+                var none = new Dictionary<Stitching.Models.HookPoint, IReadOnlyList<Stitching.Models.Runtime.IIntervention>>();
+                (double Seconds, List<int> Ids) Time(bool cache)
+                {
+                    var options = new Stitching.Models.Runtime.SamplingOptions(parse.GetValue(fresh), KvCache: cache);
+                    var output = Stitching.Models.Runtime.Generation.Generate(lm, ids, options, _ => none).NewIds; // warm-up
+                    var best = double.MaxValue;
+                    for (var r = 0; r < Math.Max(1, parse.GetValue(repeat)); r++)
+                    {
+                        var clock = System.Diagnostics.Stopwatch.StartNew();
+                        output = Stitching.Models.Runtime.Generation.Generate(lm, ids, options, _ => none).NewIds;
+                        best = Math.Min(best, clock.Elapsed.TotalSeconds);
+                    }
+                    return (best, output);
+                }
+                var uncached = Time(false);
+                var cached = Time(true);
+                var n = parse.GetValue(fresh);
+                return $"generate {n} tokens after {ids.Length} ({lm.Family}, {lm.Layers} layers, d={lm.Width}): uncached {n / uncached.Seconds:F1} tok/s, " +
+                       $"KV cache {n / cached.Seconds:F1} tok/s, ratio {uncached.Seconds / cached.Seconds:F2}x; outputs {(uncached.Ids.SequenceEqual(cached.Ids) ? "identical" : "DIFFER")}";
+            }, ct);
+            Console.WriteLine(line);
+            return 0;
+        });
+        return command;
     }
 }

@@ -65,7 +65,7 @@ public sealed class ProbesHandler(ArtifactStore store, TorchWorker worker, Activ
         try
         {
             var result = await evaluator.EvaluateAsync(activations.Models(), set, settings, loaded,
-                phase => context.Report(new OperationProgress { Phase = phase }), ct);
+                (phase, step, total) => context.Report(new OperationProgress { Phase = phase, Step = step, TotalSteps = total }), ct);
             context.SetResult(ToProto(result, settings));
             context.Report(new OperationProgress { Phase = "done" });
         }

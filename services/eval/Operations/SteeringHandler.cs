@@ -47,7 +47,7 @@ public sealed class SteeringHandler(ArtifactStore store, ActivationsConnection a
     public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
     {
         var (s, set, stitch) = await ValidateAsync(context.SpecAs<EvaluateSteeringRequest>(), ct);
-        var r = await evaluator.EvaluateAsync(activations.Models(), set, s, stitch, phase => context.Report(new Contracts.Common.V1.OperationProgress { Phase = phase }), ct);
+        var r = await evaluator.EvaluateAsync(activations.Models(), set, s, stitch, (phase, step, total) => context.Report(new Contracts.Common.V1.OperationProgress { Phase = phase, Step = step, TotalSteps = total }), ct);
         var e = new SteeringEvaluation
         {
             Dataset = r.Dataset, Target = r.Target, HookA = s.HookA, HookB = s.HookB, ZA = r.ZA, ZB = r.ZB, ZTransferred = r.ZTransferred,

@@ -55,19 +55,21 @@ public sealed class ProbeEvaluator(TorchWorker worker)
         SparseTransferred = "sparse_transferred", SparseRetrained = "sparse_transferred_retrained", SparseNativeB = "sparse_native_b", SparseRandom = "sparse_random";
 
     public async Task<ProbeResult> EvaluateAsync(ILanguageModels models, ProbeSet set, ProbeSettings s, ProbeModels m,
-        Action<string>? progress, CancellationToken ct)
+        Action<string, int, int>? progress, CancellationToken ct)
     {
-        progress?.Invoke("features A");
+        var total = 2 + (set.Classes?.Count ?? ProbeSettings.Defaults.MaxTasks);
+        progress?.Invoke("features A", 0, total);
         var a = await FeaturesAsync(models, set, s, s.ModelA, s.HookA, [m.SaeA], ct);
-        progress?.Invoke("features B");
+        progress?.Invoke("features B", 1, total);
         var b = await FeaturesAsync(models, set, s, s.ModelB, s.HookB, [m.SaeTransferred, m.SaeB], ct);
         var classes = set.Classes ?? DefaultClasses(a, set.ClassNames.Count);
+        total = 2 + classes.Count;
         var tasks = new List<ProbeTaskResult>();
         foreach (var c in classes)
         {
             ct.ThrowIfCancellationRequested();
             var name = set.ClassNames.Count == 2 && set.Classes is null ? $"{set.ClassNames[1]} vs {set.ClassNames[0]}" : $"{set.ClassNames[c]} vs rest";
-            progress?.Invoke($"task {name}");
+            progress?.Invoke($"task {name}", 2 + tasks.Count, total);
             tasks.Add(await TaskAsync(name, c, a, b, s, m, ct));
         }
         return new ProbeResult(set.Name, set.TokenLevel, tasks, a.Tokens, b.Tokens);

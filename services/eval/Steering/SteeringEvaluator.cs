@@ -64,13 +64,13 @@ public sealed class SteeringEvaluator(TorchWorker worker)
     private static readonly Regex Word = new("[a-z]+", RegexOptions.Compiled);
 
     public async Task<SteeringResult> EvaluateAsync(ILanguageModels models, ProbeSet set, SteeringSettings s, IReadOnlyList<HostTensor> stitch,
-        Action<string>? progress, CancellationToken ct)
+        Action<string, int, int>? progress, CancellationToken ct)
     {
         CheckData(set, s.Target);
         if (s.Target >= set.ClassNames.Count) throw StitchingException.InvalidArgument("target", $"{s.Target} is not a class of the set (0..{set.ClassNames.Count - 1}).");
-        progress?.Invoke("directions A");
+        progress?.Invoke("directions A", 0, 8);
         var (meanA, tokensA) = await ClassMeansAsync(models, set, s, s.ModelA, s.HookA, ct);
-        progress?.Invoke("directions B");
+        progress?.Invoke("directions B", 1, 8);
         var (meanB, tokensB) = await ClassMeansAsync(models, set, s, s.ModelB, s.HookB, ct);
         var d = await worker.RunAsync(() =>
         {
@@ -85,14 +85,13 @@ public sealed class SteeringEvaluator(TorchWorker worker)
             return (vA, zA, vB, zB, vX: vX.Select(x => (float)x).ToArray(), zX, cos);
         }, ct);
 
-        progress?.Invoke("judge");
+        progress?.Invoke("judge", 2, 8);
         var judge = await worker.RunAsync(() => TrainJudge(set, s), ct);
-        progress?.Invoke("generations");
-        var prompts = Prompts(set, s);
+                var prompts = Prompts(set, s);
         var conditions = new List<SteeringConditionResult>();
         async Task Run(string name, LanguageModelRef model, StreamEdit? edit)
         {
-            progress?.Invoke($"generations {name}");
+            progress?.Invoke($"generations {name}", 3 + conditions.Count, 8);
             var texts = new List<string>();
             var ids = await models.TokenizeAsync(model, prompts, ct);
             long successes = 0;
