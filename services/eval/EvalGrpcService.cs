@@ -17,7 +17,7 @@ namespace Stitching.Eval;
 
 /// <summary>gRPC surface of the eval service (eval.proto documents each RPC): validate, map, delegate.</summary>
 public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, ActivationsConnection activations, SaeEvaluator saeEvaluator,
-    ProbesHandler probes, SteeringHandler steering, OperationRunner runner)
+    ProbesHandler probes, SteeringHandler steering, FeaturesHandler features, OperationRunner runner)
     : EvalService.EvalServiceBase
 {
     public const int DefaultBatchSize = 8, MaxRows = 1 << 14;
@@ -68,5 +68,11 @@ public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, Act
     {
         await steering.ValidateAsync(request, context.CancellationToken);
         return runner.Start(SteeringHandler.OperationKind, Any.Pack(request));
+    }
+
+    public override async Task<Stitching.Contracts.Common.V1.Operation> EvaluateFeatures(EvaluateFeaturesRequest request, ServerCallContext context)
+    {
+        await features.ValidateAsync(request, context.CancellationToken);
+        return runner.Start(FeaturesHandler.OperationKind, Any.Pack(request));
     }
 }

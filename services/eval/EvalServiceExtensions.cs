@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Stitching.Core.Operations;
+using Stitching.Eval.Features;
 using Stitching.Eval.Operations;
 using Stitching.Eval.Probes;
 using Stitching.Eval.Sae;
@@ -24,6 +25,9 @@ public static class EvalServiceExtensions
         builder.Services.AddSingleton<SteeringEvaluator>();
         builder.Services.AddSingleton<SteeringHandler>();
         builder.Services.AddSingleton<IOperationHandler>(sp => sp.GetRequiredService<SteeringHandler>());
+        builder.Services.AddSingleton<FeatureEvaluator>();
+        builder.Services.AddSingleton<FeaturesHandler>();
+        builder.Services.AddSingleton<IOperationHandler>(sp => sp.GetRequiredService<FeaturesHandler>());
         return builder.AddStitchingService(GrpcName, "Eval");
     }
 

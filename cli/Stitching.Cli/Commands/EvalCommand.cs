@@ -12,7 +12,40 @@ namespace Stitching.Cli.Commands;
 /// <summary>stitch eval sae: the eval service from the command line (docs/metrics.md "SAE evaluation").</summary>
 public static class EvalCommand
 {
-    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens and probe transfer between two models.") { Sae(), Probes(), Steering() };
+    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens and probe transfer between two models.") { Sae(), Probes(), Steering(), Features() };
+
+    private static Command Features()
+    {
+        var modelA = new Option<string>("--model-a") { Description = "Model A.", Required = true };
+        var modelB = new Option<string>("--model-b") { Description = "Model B (same tokenizer).", Required = true };
+        var saeA = new Option<string>("--sae-a") { Description = "A's SAE.", Required = true };
+        var saeX = new Option<string>("--sae-transferred") { Description = "Its transfer to B.", Required = true };
+        var stitch = new Option<string>("--stitch") { Description = "The stitch of the transfer (the random baseline uses it too).", Required = true };
+        var tokens = new Option<long>("--tokens") { Description = $"Held-out tokens (default {Eval.Features.FeatureSettings.Defaults.MaxTokens})." };
+        var sentences = new Option<int>("--sentences") { Description = $"Rewrite sentences (default {Eval.Features.FeatureSettings.Defaults.Sentences})." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of draws, rewrites and the random SAE (default 0)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
+        var command = new Command("features", "Feature-level transfer (paper section 8): attribution correlation per latent, structural vs semantic vs a random SAE.")
+        {
+            modelA, modelB, saeA, saeX, stitch, tokens, sentences, seed, json,
+        };
+        command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
+        {
+            var result = await RunFeaturesAsync(c, new EvaluateFeaturesRequest
+            {
+                ModelA = new ModelSpec { Model = ModelArg(parse.GetValue(modelA)!) }, ModelB = new ModelSpec { Model = ModelArg(parse.GetValue(modelB)!) },
+                SaeA = Ref(parse.GetValue(saeA), "sae"), SaeTransferred = Ref(parse.GetValue(saeX), "sae"), Stitch = Ref(parse.GetValue(stitch), "stitch"),
+                MaxTokens = parse.GetValue(tokens), Sentences = parse.GetValue(sentences), Seed = parse.GetValue(seed),
+            }, ct);
+            Console.WriteLine(parse.GetValue(json) ? FeatureTables.Json(result).ToJsonString() : FeatureTables.Markdown(result));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Starts EvaluateFeatures and follows the operation to its result.</summary>
+    public static async Task<FeatureEvaluation> RunFeaturesAsync(ServerConnection c, EvaluateFeaturesRequest request, CancellationToken ct) =>
+        await ResultAsync<FeatureEvaluation>(c, await new EvalService.EvalServiceClient(c.Channel).EvaluateFeaturesAsync(request, cancellationToken: ct), ct);
 
     private static Command Steering()
     {

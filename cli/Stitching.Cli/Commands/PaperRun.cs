@@ -64,6 +64,7 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
         var saes = await SaesAsync(b, train, test, hookA, hookB, lstsq);
         await ProbesAsync(lstsq, saes[0]);
         await SteeringAsync(lstsq, hookA, hookB);
+        await FeaturesAsync(lstsq, saes[0]);
         return (_md.ToString(), _json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
@@ -167,6 +168,19 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
             "(docs/metrics.md \"Steering\"); greedy continuations of informative-prose prompts judged by a bag-of-words classifier.\n");
         Say(SteeringTables.Markdown(e));
         _json["steering"] = SteeringTables.Json(e);
+    }
+
+    /// <summary>Feature-level transfer (paper section 8) of the smallest width's SAE.</summary>
+    private async Task FeaturesAsync(FitResult lstsq, SaeSet saes)
+    {
+        Console.Error.WriteLine("feature-level transfer");
+        var e = await EvalCommand.RunFeaturesAsync(c, new Contracts.Eval.V1.EvaluateFeaturesRequest
+        {
+            ModelA = new ModelSpec { Model = s.Small }, ModelB = new ModelSpec { Model = s.Large }, SaeA = saes.Source, SaeTransferred = saes.Transferred, Stitch = lstsq.Stitch,
+        }, ct);
+        Say($"## Feature-level transfer (paper section 8; width-{saes.Width} SAE)\n\nDirect logit attribution of each latent (docs/metrics.md \"Feature-level transfer\") correlated between A and its transferred twin on B, against a random SAE transferred the same way.\n");
+        Say(FeatureTables.Markdown(e));
+        _json["features"] = FeatureTables.Json(e);
     }
 
     private async Task<List<SaeSet>> SaesAsync(ModelInfo b, ExtractResult train, ExtractResult test, string hookA, string hookB, FitResult lstsq)

@@ -31,13 +31,14 @@ public sealed record Generated(int[] NewIds, string Text);
 /// <c>Start.Layer</c> from a given residual [rows, T, d], or with one stream edit.
 /// </summary>
 public sealed record ForwardCall(LanguageModelRef Model, int[][] Rows, string? Capture = null, (int Layer, HostTensor Residual)? Start = null,
-    StreamEdit? Edit = null, bool Kl = false);
+    StreamEdit? Edit = null, bool Kl = false, bool Logits = false);
 
 /// <summary>
 /// Mean next-token CE over the call's predicted tokens, the captured stream (when asked) and, with
-/// <see cref="ForwardCall.Kl"/>, the mean over tokens of KL(clean || edited) next-token distributions.
+/// <see cref="ForwardCall.Kl"/>, the mean over tokens of KL(clean || edited) next-token distributions; with
+/// <see cref="ForwardCall.Logits"/> the logits [rows, T, V].
 /// </summary>
-public sealed record ForwardOutcome(double MeanLoss, HostTensor? Captured, double MeanKl = double.NaN);
+public sealed record ForwardOutcome(double MeanLoss, HostTensor? Captured, double MeanKl = double.NaN, HostTensor? Logits = null);
 
 /// <summary>
 /// Forward passes of language models, as the stitch and eval services need them. In a host it is the

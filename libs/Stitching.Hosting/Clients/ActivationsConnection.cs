@@ -63,14 +63,14 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
         {
             var request = new ForwardRequest
             {
-                Model = Spec(call.Model), TokenIds = Ids(call.Rows), ReturnLoss = true, ReturnKl = call.Kl,
+                Model = Spec(call.Model), TokenIds = Ids(call.Rows), ReturnLoss = true, ReturnKl = call.Kl, ReturnLogits = call.Logits,
             };
             if (call.Capture is { } hook) request.Capture.Add(hook);
             if (call.Start is { } start) { request.StartLayer = start.Layer; request.StartResidual = TensorCodec.ToProto(start.Residual); }
             if (call.Edit is { } edit) request.Interventions.Add(Intervention(edit));
             var response = await client.ForwardAsync(request, cancellationToken: ct);
             return new ForwardOutcome(response.MeanLoss, response.Captured.Count > 0 ? TensorCodec.FromProto(response.Captured[0], "captured") : null,
-                call.Kl ? response.MeanKl : double.NaN);
+                call.Kl ? response.MeanKl : double.NaN, call.Logits ? TensorCodec.FromProto(response.Logits, "logits") : null);
         }
 
         public async Task<IReadOnlyList<TextTokens>> TokenizeAsync(LanguageModelRef model, IReadOnlyList<string> texts, CancellationToken ct)

@@ -194,6 +194,11 @@ public class HostileClientTests(ITestOutputHelper output)
                 ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" }, HookA = "blocks.1.hook_resid_pre", HookB = "blocks.2.hook_resid_pre", Stitch = stitch,
                 Dataset = steeringTexts, Target = 1, Prompts = 2, PromptWords = 4, NewTokens = 2, Context = 16, MaxTokens = 256, Seed = 1,
             }),
+            ("EvaluateFeatures", new Stitching.Contracts.Eval.V1.EvaluateFeaturesRequest
+            {
+                ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" }, SaeA = sae, SaeTransferred = transferred, Stitch = stitch,
+                MaxTokens = 256, Context = 32, Sentences = 2, Rewrites = 2, MinActive = 2, Seed = 1,
+            }),
             ("EvaluateSae", new Stitching.Contracts.Eval.V1.EvaluateSaeRequest { Model = tinyA, Sae = sae, Hook = "blocks.1.hook_resid_pre", TokenIds = Ids(5, 6, 7, 8), BatchSize = 2 }),
         ];
     }

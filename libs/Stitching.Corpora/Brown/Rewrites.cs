@@ -1,6 +1,4 @@
-using Stitching.Corpora.Brown;
-
-namespace Stitching.Zoo.Labels;
+namespace Stitching.Corpora.Brown;
 
 /// <summary>A held-out sentence and rewrites that keep its syntax: the word indices replaced and each rewrite's text.</summary>
 public sealed record RewriteSet(string Doc, int Sentence, string Original, int[] Replaced, string[] Rewrites);

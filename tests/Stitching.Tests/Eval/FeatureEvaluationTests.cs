@@ -1,0 +1,71 @@
+using Microsoft.Extensions.DependencyInjection;
+using Stitching.Contracts.Activations.V1;
+using Stitching.Contracts.Common.V1;
+using Stitching.Contracts.Eval.V1;
+using Stitching.Contracts.Sae.V1;
+using Stitching.Core.Artifacts;
+using Stitching.Core.Stitches;
+using Stitching.Sae.Storage;
+using Stitching.Tests.Fixtures;
+using Stitching.Tests.Sae;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Stitching.Tests.Eval;
+
+/// <summary>
+/// EvaluateFeatures over gRPC on the tiny models and the Brown test split. With A = B and an identity stitch a
+/// latent's attribution on B is the very same stream as on A, so every correlation (real and random SAE) must
+/// be 1; with two different models every group is a set of correlations in [-1, 1] and every latent is
+/// classified once.
+/// </summary>
+[Trait("Category", "Integration")]
+public class FeatureEvaluationTests(ITestOutputHelper output)
+{
+    private static async Task<FeatureEvaluation> RunAsync(TestServer server, EvaluateFeaturesRequest request)
+    {
+        var op = await new EvalService.EvalServiceClient(server.Channel).EvaluateFeaturesAsync(request);
+        return (await OperationWaiter.SucceededAsync(server.Channel, op.Id, TimeSpan.FromMinutes(3))).Result.Unpack<FeatureEvaluation>();
+    }
+
+    [Fact]
+    public async Task Identity_transfer_correlates_perfectly_and_different_models_give_bounded_groups()
+    {
+        await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        var store = server.Server.Services.GetRequiredService<ArtifactStore>();
+        var sae = new SaeService.SaeServiceClient(server.Channel);
+        var saeRef = new ArtifactRef { Kind = "sae", Id = "sae-features-a" };
+        using (var random = SaeFixtures.RandomSae("topk", 32, 48, 6, true, 21)) SaeArtifacts.Save(store, saeRef, random);
+
+        var identity = SaeFixtures.SaveStitch(store, "st-features-identity", new AffineStitch(eye(32), zeros(32), eye(32), zeros(32)));
+        var same = await sae.TransferAsync(new TransferRequest { Sae = saeRef, Stitch = identity, Model = "tiny-a", Hook = "blocks.1.hook_resid_pre" });
+        var e = await RunAsync(server, new EvaluateFeaturesRequest
+        {
+            ModelA = new ModelSpec { Model = "tiny-a" }, ModelB = new ModelSpec { Model = "tiny-a" }, SaeA = saeRef, SaeTransferred = same.Ref, Stitch = identity,
+            MaxTokens = 2048, Context = 64, Sentences = 8, MinActive = 3,
+        });
+        foreach (var g in e.Groups) output.WriteLine($"{g.Group}: n={g.Latents} mean {g.Mean:F6} median {g.Median:F6}");
+        var all = e.Groups.Single(g => g.Group == "transferred");
+        Assert.True(all.Latents > 5, $"only {all.Latents} latents were active enough");
+        Assert.Equal(1.0, all.Mean, 6);
+        Assert.Equal(1.0, e.Groups.Single(g => g.Group == "random SAE").Mean, 6);
+        Assert.Equal(48, e.Structural + e.Semantic + e.Unclassified);
+        Assert.True(e.Sentences > 0);
+
+        var stitch = SaeFixtures.SaveStitch(store, "st-features", SaeFixtures.RandomStitch(32, 48, 4));
+        var moved = await sae.TransferAsync(new TransferRequest { Sae = saeRef, Stitch = stitch, Model = "tiny-b", Hook = "blocks.2.hook_resid_pre" });
+        var d = await RunAsync(server, new EvaluateFeaturesRequest
+        {
+            ModelA = new ModelSpec { Model = "tiny-a" }, ModelB = new ModelSpec { Model = "tiny-b" }, SaeA = saeRef, SaeTransferred = moved.Ref, Stitch = stitch,
+            MaxTokens = 2048, Context = 64, Sentences = 8, MinActive = 3,
+        });
+        foreach (var g in d.Groups)
+        {
+            output.WriteLine($"{g.Group}: n={g.Latents} mean {g.Mean:F3} q10 {g.Q10:F3} q90 {g.Q90:F3}");
+            Assert.Equal(g.Latents, g.Histogram.Sum());
+            if (g.Latents > 0) { Assert.InRange(g.Mean, -1, 1); Assert.True(g.Q10 <= g.Median && g.Median <= g.Q90); }
+        }
+        Assert.True(d.Groups.Single(g => g.Group == "structural").Latents + d.Groups.Single(g => g.Group == "semantic").Latents
+            <= d.Groups.Single(g => g.Group == "transferred").Latents);
+    }
+}
