@@ -190,9 +190,10 @@ public sealed class FeatureEvaluator(TorchWorker worker)
     {
         var corpus = BrownCorpus.Shared;
         var rewriter = new Rewrites(BrownSplit.Documents(corpus, Split.Train), (int)(s.Seed % int.MaxValue));
+        // keys from positions in the split (string hash codes are randomised per process)
         var candidates = BrownSplit.Documents(corpus, Split.Test)
-            .SelectMany(d => Enumerable.Range(0, d.Sentences.Count).Select(i => (Doc: d, Sentence: i)))
-            .OrderBy(p => ProbeEvaluator.Mix(s.Seed ^ (ulong)p.Doc.Id.GetHashCode(StringComparison.Ordinal) << 16 ^ (ulong)p.Sentence)).ToList();
+            .SelectMany((d, di) => Enumerable.Range(0, d.Sentences.Count).Select(i => (Doc: d, Sentence: i, Key: (ulong)di << 20 | (uint)i)))
+            .OrderBy(p => ProbeEvaluator.Mix(s.Seed ^ p.Key)).Select(p => (p.Doc, p.Sentence)).ToList();
         var m = (int)saeA.Config.DSae;
         var (structural, semantic) = (new int[m], new int[m]);
         var used = 0;

@@ -22,11 +22,8 @@ namespace Stitching.Tests.Eval;
 [Trait("Category", "Integration")]
 public class FeatureEvaluationTests(ITestOutputHelper output)
 {
-    private static async Task<FeatureEvaluation> RunAsync(TestServer server, EvaluateFeaturesRequest request)
-    {
-        var op = await new EvalService.EvalServiceClient(server.Channel).EvaluateFeaturesAsync(request);
-        return (await OperationWaiter.SucceededAsync(server.Channel, op.Id, TimeSpan.FromMinutes(3))).Result.Unpack<FeatureEvaluation>();
-    }
+    private static Task<FeatureEvaluation> RunAsync(TestServer server, EvaluateFeaturesRequest request) =>
+        OperationWaiter.ResultAsync<FeatureEvaluation>(server.Channel, new EvalService.EvalServiceClient(server.Channel).EvaluateFeaturesAsync(request).ResponseAsync, TimeSpan.FromMinutes(3));
 
     [Fact]
     public async Task Identity_transfer_correlates_perfectly_and_different_models_give_bounded_groups()

@@ -43,11 +43,8 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         return set;
     }
 
-    private static async Task<ProbeEvaluation> RunAsync(TestServer server, EvaluateProbesRequest request)
-    {
-        var op = await new EvalService.EvalServiceClient(server.Channel).EvaluateProbesAsync(request);
-        return (await OperationWaiter.SucceededAsync(server.Channel, op.Id, TimeSpan.FromMinutes(2))).Result.Unpack<ProbeEvaluation>();
-    }
+    private static Task<ProbeEvaluation> RunAsync(TestServer server, EvaluateProbesRequest request) =>
+        OperationWaiter.ResultAsync<ProbeEvaluation>(server.Channel, new EvalService.EvalServiceClient(server.Channel).EvaluateProbesAsync(request).ResponseAsync, TimeSpan.FromMinutes(2));
 
     [Fact]
     public async Task Identity_transfer_scores_exactly_like_the_probe_on_A_and_a_learnable_task_beats_chance()

@@ -63,11 +63,8 @@ public class SteeringEvaluationTests(ITestOutputHelper output)
         return (t!.Select(x => x / nt).ToArray(), b!.Select(x => x / nb).ToArray());
     }
 
-    private static async Task<SteeringEvaluation> RunAsync(TestServer server, EvaluateSteeringRequest request)
-    {
-        var op = await new EvalService.EvalServiceClient(server.Channel).EvaluateSteeringAsync(request);
-        return (await OperationWaiter.SucceededAsync(server.Channel, op.Id, TimeSpan.FromMinutes(3))).Result.Unpack<SteeringEvaluation>();
-    }
+    private static Task<SteeringEvaluation> RunAsync(TestServer server, EvaluateSteeringRequest request) =>
+        OperationWaiter.ResultAsync<SteeringEvaluation>(server.Channel, new EvalService.EvalServiceClient(server.Channel).EvaluateSteeringAsync(request).ResponseAsync, TimeSpan.FromMinutes(3));
 
     [Fact]
     public async Task Directions_match_captures_made_here_and_an_identity_transfer_generates_like_the_native_direction()

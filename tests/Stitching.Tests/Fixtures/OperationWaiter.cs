@@ -24,4 +24,8 @@ public static class OperationWaiter
         Assert.True(last.State == OperationState.Succeeded, $"{last.State}: {last.Error}");
         return last;
     }
+
+    /// <summary>Waits for a started operation to succeed and unpacks its result.</summary>
+    public static async Task<T> ResultAsync<T>(GrpcChannel channel, Task<Operation> started, TimeSpan? timeout = null) where T : Google.Protobuf.IMessage, new() =>
+        (await SucceededAsync(channel, (await started).Id, timeout)).Result.Unpack<T>();
 }
