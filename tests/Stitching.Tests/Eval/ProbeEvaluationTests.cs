@@ -131,4 +131,30 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         var unknown = await Refused(new EvaluateProbesRequest(request) { Dataset = new ProbeDataset { Named = "brown:nope" } });
         Assert.Contains("dataset.named", unknown.Status.Detail);
     }
+
+    [Fact]
+    public async Task The_cli_reads_labelled_jsonl_with_string_labels_and_names_a_bad_line()
+    {
+        await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        using var dir = new TempDir("probe-jsonl");
+        var file = Path.Combine(dir.Path, "set.jsonl");
+        // string labels become class ids in sorted order: "metrics" 0, "readme" 1; the split is given per line
+        var lines = new List<string>();
+        foreach (var (name, label) in new[] { ("README.md", "readme"), ("docs/metrics.md", "metrics") })
+            foreach (var (p, i) in File.ReadAllText(Path.Combine(Python.RepoRoot(), name)).Split("\n\n").Where(p => p.Trim().Length > 40).Select((p, i) => (p, i)))
+                lines.Add(System.Text.Json.JsonSerializer.Serialize(new { text = p, label, split = (i % 4) switch { < 2 => "train", 2 => "validation", _ => "test" } }));
+        File.WriteAllLines(file, lines);
+        string Cli(params string[] args) => Python.RunProgram("dotnet", [StitchCli.Dll(), "eval", "probes", "--server", server.Server.Address,
+            "--model-a", "tiny-a", "--model-b", "tiny-b", "--hook-a", Hook, "--hook-b", "blocks.2.hook_resid_pre", .. args]);
+        using var json = System.Text.Json.JsonDocument.Parse(Cli("--jsonl", file, "--json"));
+        var task = json.RootElement.GetProperty("tasks")[0];
+        Assert.Equal("readme vs metrics", task.GetProperty("name").GetString());
+        Assert.Equal(1, task.GetProperty("positive").GetInt32());
+        Assert.True(task.GetProperty("test").GetInt64() > 0);
+        Assert.Equal(new[] { P.DenseA, P.DenseB }, task.GetProperty("scores").EnumerateArray().Select(x => x.GetProperty("probe").GetString()));
+
+        File.WriteAllLines(file, [lines[0], "{\"text\": 3, \"label\": \"readme\"}"]);
+        var e = Assert.Throws<InvalidOperationException>(() => Cli("--jsonl", file));
+        Assert.Contains(":2: needs a string \"text\"", e.Message);
+    }
 }
