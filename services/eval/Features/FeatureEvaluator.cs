@@ -4,7 +4,7 @@ using Stitching.Core.Forward;
 using Stitching.Core.Stitches;
 using Stitching.Core.Tensors;
 using Stitching.Corpora.Brown;
-using Stitching.Eval.Probes;
+using Stitching.Eval.Text;
 using Stitching.Sae.Training;
 using Stitching.Sae.Transfer;
 using Stitching.Sae.Weights;
@@ -80,11 +80,8 @@ public sealed class FeatureEvaluator(TorchWorker worker)
             var tokB = await models.TokenizeAsync(s.ModelB, texts, ct);
             if (tokA.Zip(tokB).Any(p => !p.First.Ids.SequenceEqual(p.Second.Ids)))
                 throw StitchingException.FailedPrecondition("model_b: its tokenizer splits the text differently from model_a's; attribution correlation pairs tokens, so both models must share a tokenizer.", "model_b");
-            var rows = tokA.SelectMany((t, i) => t.Ids.Chunk(s.Context).Select((c, j) => (Ids: c, Key: (ulong)i << 20 | (uint)j)))
-                .Where(r => r.Ids.Length >= 2).OrderBy(r => ProbeEvaluator.Mix(s.Seed ^ r.Key)).ToList();
-            var chosen = new List<int[]>();
-            long budget = s.MaxTokens;
-            foreach (var r in rows) { if (r.Ids.Length > budget) continue; chosen.Add(r.Ids); budget -= r.Ids.Length; }
+            var rows = tokA.SelectMany((t, i) => t.Ids.Chunk(s.Context).Select((c, j) => (Ids: c, Key: SeededDraw.Key(i, j)))).Where(r => r.Ids.Length >= 2);
+            var chosen = SeededDraw.WithinBudget(rows, r => r.Key, r => r.Ids.Length, s.MaxTokens, s.Seed).Select(r => r.Ids).ToList();
 
             var m = (int)saeA.Config.DSae;
             var (real, rand) = (new PairStats(m), new PairStats(m));
@@ -193,7 +190,7 @@ public sealed class FeatureEvaluator(TorchWorker worker)
         // keys from positions in the split (string hash codes are randomised per process)
         var candidates = BrownSplit.Documents(corpus, Split.Test)
             .SelectMany((d, di) => Enumerable.Range(0, d.Sentences.Count).Select(i => (Doc: d, Sentence: i, Key: (ulong)di << 20 | (uint)i)))
-            .OrderBy(p => ProbeEvaluator.Mix(s.Seed ^ p.Key)).Select(p => (p.Doc, p.Sentence)).ToList();
+            .OrderBy(p => SeededDraw.Mix(s.Seed ^ p.Key)).Select(p => (p.Doc, p.Sentence)).ToList();
         var m = (int)saeA.Config.DSae;
         var (structural, semantic) = (new int[m], new int[m]);
         var used = 0;

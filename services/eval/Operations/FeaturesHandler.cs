@@ -16,7 +16,7 @@ public sealed class FeaturesHandler(ArtifactStore store, TorchWorker worker, Act
     public const string OperationKind = "eval.features";
     public string Kind => OperationKind;
 
-    public async Task<FeatureSettings> ValidateAsync(EvaluateFeaturesRequest r, CancellationToken ct)
+    public async Task<(FeatureSettings Settings, IReadOnlyList<Stitching.Core.Tensors.HostTensor> Stitch)> ValidateAsync(EvaluateFeaturesRequest r, CancellationToken ct)
     {
         var (a, b) = (ProbeRequests.Model(r.ModelA, "model_a"), ProbeRequests.Model(r.ModelB, "model_b"));
         if (r.SaeA is null) throw StitchingException.InvalidArgument("sae_a", "is required: the SAE on A whose latents are compared.");
@@ -31,23 +31,20 @@ public sealed class FeaturesHandler(ArtifactStore store, TorchWorker worker, Act
         if (sx.DIn != infoB.Width) throw StitchingException.FailedPrecondition($"sae_transferred: it reads width {sx.DIn} but {infoB.Name} has width {infoB.Width}.", "sae_transferred");
         if (!infoA.Hooks.Contains(sa.Hook)) throw StitchingException.FailedPrecondition($"sae_a: its hook '{Check.Shorten(sa.Hook)}' is not a hook of {infoA.Name}.", "sae_a");
         if (!infoB.Hooks.Contains(sx.Hook)) throw StitchingException.FailedPrecondition($"sae_transferred: its hook '{Check.Shorten(sx.Hook)}' is not a hook of {infoB.Name}.", "sae_transferred");
-        ProbeRequests.ReadStitch(store, r.Stitch, infoA.Width, infoB.Width);
+        var stitch = ProbeRequests.ReadStitch(store, r.Stitch, infoA.Width, infoB.Width);
         int Or(int v, int fallback) => v == 0 ? fallback : v;
-        return new FeatureSettings(a, b, sa.Hook, sx.Hook, infoA.Layers, infoB.Layers,
+        return (new FeatureSettings(a, b, sa.Hook, sx.Hook, infoA.Layers, infoB.Layers,
             Or(Check.InRange(r.Context, 0, ProbeRequests.MaxContext, "context", $"0 = default {D.Context}"), D.Context),
             Check.InRange(r.MaxTokens, 0, 1L << 22, "max_tokens", $"0 = default {D.MaxTokens}") is var t && t > 0 ? t : D.MaxTokens,
             Or(Check.InRange(r.Sentences, 0, 4096, "sentences", $"0 = default {D.Sentences}"), D.Sentences),
             Or(Check.InRange(r.Rewrites, 0, 32, "rewrites", $"0 = default {D.Rewrites}"), D.Rewrites),
-            Or(Check.InRange(r.MinActive, 0, 1 << 20, "min_active", $"0 = default {D.MinActive}"), D.MinActive), r.Seed);
+            Or(Check.InRange(r.MinActive, 0, 1 << 20, "min_active", $"0 = default {D.MinActive}"), D.MinActive), r.Seed), stitch);
     }
 
     public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
     {
         var request = context.SpecAs<EvaluateFeaturesRequest>();
-        var s = await ValidateAsync(request, ct);
-        var infoA = await activations.DescribeAsync(s.ModelA, ct);
-        var infoB = await activations.DescribeAsync(s.ModelB, ct);
-        var stitch = ProbeRequests.ReadStitch(store, request.Stitch, infoA.Width, infoB.Width);
+        var (s, stitch) = await ValidateAsync(request, ct);
         var saeA = await worker.RunAsync(() => SaeArtifacts.Load(store, request.SaeA, "sae_a"), ct);
         var saeX = await worker.RunAsync(() => SaeArtifacts.Load(store, request.SaeTransferred, "sae_transferred"), ct);
         try

@@ -1,6 +1,8 @@
 using Stitching.Contracts.Eval.V1;
 using Stitching.Core.Artifacts;
 using Stitching.Core.Errors;
+using Stitching.Core.Stitches;
+using Stitching.Core.Tensors;
 using Stitching.Core.Forward;
 using Stitching.Corpora.Brown;
 using Stitching.Core.Text;
@@ -17,12 +19,12 @@ public static class ProbeRequests
 
     /// <summary>Settings with every default filled in; hooks may still be empty (the handler takes the SAEs' hooks).</summary>
     /// <summary>A stitch artifact's tensors, checked to map width <paramref name="widthA"/> to <paramref name="widthB"/>.</summary>
-    public static IReadOnlyList<Stitching.Core.Tensors.HostTensor> ReadStitch(Stitching.Core.Artifacts.ArtifactStore store, Contracts.Common.V1.ArtifactRef r, int widthA, int widthB)
+    public static IReadOnlyList<HostTensor> ReadStitch(ArtifactStore store, Stitching.Contracts.Common.V1.ArtifactRef r, int widthA, int widthB)
     {
-        store.Require(r, Stitching.Core.Stitches.StitchFile.Kind, "stitch", "fit one with StitchService.Fit or import one with ImportStitch.");
-        var tensors = Stitching.Core.Stitches.StitchFile.Read(store.ReadAllBytes(r, Stitching.Core.Stitches.StitchFile.FileName),
-            $"{r.Display()}/{Stitching.Core.Stitches.StitchFile.FileName}", "stitch");
-        var pUp = tensors.First(t => t.Name == Stitching.Core.Stitches.StitchFile.PUp);
+        store.Require(r, StitchFile.Kind, "stitch", "fit one with StitchService.Fit or import one with ImportStitch.");
+        var tensors = StitchFile.Read(store.ReadAllBytes(r, StitchFile.FileName),
+            $"{r.Display()}/{StitchFile.FileName}", "stitch");
+        var pUp = tensors.First(t => t.Name == StitchFile.PUp);
         if (pUp.Shape.Length != 2 || pUp.Shape[0] != widthA || pUp.Shape[1] != widthB)
             throw StitchingException.FailedPrecondition($"stitch: its P_up is [{string.Join(", ", pUp.Shape)}] but the models' widths are [{widthA}, {widthB}].", "stitch");
         return tensors;

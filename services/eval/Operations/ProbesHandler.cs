@@ -6,6 +6,7 @@ using Stitching.Core.Compute;
 using Stitching.Core.Errors;
 using Stitching.Core.Operations;
 using Stitching.Core.Stitches;
+using Stitching.Core.Tensors;
 using Stitching.Eval.Probes;
 using Stitching.Hosting.Clients;
 using Stitching.Sae.Storage;
@@ -24,7 +25,7 @@ public sealed class ProbesHandler(ArtifactStore store, TorchWorker worker, Activ
     public string Kind => OperationKind;
 
     /// <summary>Everything that can be checked before the job starts: fields, artifacts, hooks and widths.</summary>
-    public async Task<(ProbeSettings Settings, ProbeSet Set)> ValidateAsync(EvaluateProbesRequest r, CancellationToken ct)
+    public async Task<(ProbeSettings Settings, ProbeSet Set, IReadOnlyList<HostTensor>? Stitch)> ValidateAsync(EvaluateProbesRequest r, CancellationToken ct)
     {
         var s = ProbeRequests.ToSettings(r);
         var set = ProbeRequests.ToProbeSet(r.Dataset);
@@ -46,16 +47,14 @@ public sealed class ProbesHandler(ArtifactStore store, TorchWorker worker, Activ
         Width(a, "sae_a", infoA.Width, infoA.Name);
         Width(x, "sae_transferred", infoB.Width, infoB.Name);
         Width(b, "sae_b", infoB.Width, infoB.Name);
-        if (r.Stitch is not null) ProbeRequests.ReadStitch(store, r.Stitch, infoA.Width, infoB.Width);
-        return (s with { HookA = hookA, HookB = hookB }, set);
+        var stitch = r.Stitch is null ? null : ProbeRequests.ReadStitch(store, r.Stitch, infoA.Width, infoB.Width);
+        return (s with { HookA = hookA, HookB = hookB }, set, stitch);
     }
 
     public async Task ExecuteAsync(OperationContext context, CancellationToken ct)
     {
         var request = context.SpecAs<EvaluateProbesRequest>();
-        var (settings, set) = await ValidateAsync(request, ct);
-        var widths = request.Stitch is null ? default : ((await activations.DescribeAsync(settings.ModelA, ct)).Width, (await activations.DescribeAsync(settings.ModelB, ct)).Width);
-        var stitchHost = request.Stitch is null ? null : ProbeRequests.ReadStitch(store, request.Stitch, widths.Item1, widths.Item2);
+        var (settings, set, stitchHost) = await ValidateAsync(request, ct);
         var loaded = await worker.RunAsync(() =>
         {
             SaeParameters? Load(ArtifactRef? r, string field) => r is null ? null : SaeArtifacts.Load(store, r, field);

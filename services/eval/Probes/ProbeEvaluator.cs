@@ -5,6 +5,7 @@ using Stitching.Core.Metrics;
 using Stitching.Core.Stitches;
 using Stitching.Core.Tensors;
 using Stitching.Core.Text;
+using Stitching.Eval.Text;
 using Stitching.Corpora.Brown;
 using Stitching.Sae.Weights;
 using static TorchSharp.torch;
@@ -210,16 +211,7 @@ public sealed class ProbeEvaluator(TorchWorker worker)
 
     /// <summary>Examples in an order set by the seed and each example's key (its text, row and token), so two models that tokenize alike draw alike.</summary>
     private static int[] Shuffled(IEnumerable<int> ids, Features f, ulong seed) =>
-        ids.OrderBy(i => Mix(seed ^ f.Keys[i])).ThenBy(i => i).ToArray();
-
-    /// <summary>SplitMix64 finaliser: the seeded order of draws.</summary>
-    public static ulong Mix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ z >> 27) * 0x94D049BB133111EBUL;
-        return z ^ z >> 31;
-    }
+        ids.OrderBy(i => SeededDraw.Mix(seed ^ f.Keys[i])).ThenBy(i => i).ToArray();
 
     /// <summary>A latent vector with its nonzero entries only, indices ascending.</summary>
     public sealed record SparseRow(int[] Index, float[] Value);
@@ -255,17 +247,9 @@ public sealed class ProbeEvaluator(TorchWorker worker)
                 rows.Add(new Row(i, c, text.Split, ids[range], rowLabels));
             }
         }
-        var chosen = new List<Row>();
-        foreach (var split in new[] { Split.Train, Split.Validation, Split.Test })
-        {
-            long budget = s.MaxTokensPerSplit;
-            foreach (var r in rows.Where(r => r.Split == split).OrderBy(r => Mix(s.Seed ^ ((ulong)r.Text << 20 | (uint)r.Chunk))))
-            {
-                if (r.Ids.Length > budget) continue;
-                chosen.Add(r);
-                budget -= r.Ids.Length;
-            }
-        }
+        var chosen = new[] { Split.Train, Split.Validation, Split.Test }
+            .SelectMany(split => SeededDraw.WithinBudget(rows.Where(r => r.Split == split), r => SeededDraw.Key(r.Text, r.Chunk), r => r.Ids.Length, s.MaxTokensPerSplit, s.Seed))
+            .ToList();
         var f = new Features { Latents = saes.Select(_ => new List<SparseRow>()).ToArray() };
         foreach (var batch in chosen.GroupBy(r => r.Ids.Length).SelectMany(g => g.Chunk(s.BatchSize)))
         {

@@ -7,6 +7,7 @@ using Stitching.Core.Stitches;
 using Stitching.Core.Tensors;
 using Stitching.Corpora.Brown;
 using Stitching.Eval.Probes;
+using Stitching.Eval.Text;
 using static TorchSharp.torch;
 
 namespace Stitching.Eval.Steering;
@@ -158,15 +159,8 @@ public sealed class SteeringEvaluator(TorchWorker worker)
         for (var j = 0; j < train.Count; j++)
             for (var c = 0; c * s.Context < tokenized[j].Ids.Length; c++)
                 rows.Add((tokenized[j].Ids[(c * s.Context)..Math.Min(tokenized[j].Ids.Length, (c + 1) * s.Context)], train[j].t.Label == s.Target,
-                    (ulong)train[j].i << 20 | (uint)c));
-        var chosen = new List<(int[] Ids, bool Target)>();
-        var budget = s.MaxTokens;
-        foreach (var r in rows.OrderBy(r => ProbeEvaluator.Mix(s.Seed ^ r.Key)))
-        {
-            if (r.Ids.Length > budget) continue;
-            chosen.Add((r.Ids, r.Target));
-            budget -= r.Ids.Length;
-        }
+                    SeededDraw.Key(train[j].i, c)));
+        var chosen = SeededDraw.WithinBudget(rows, r => r.Key, r => r.Ids.Length, s.MaxTokens, s.Seed);
         double[]? sumT = null, sumB = null;
         long nT = 0, nB = 0, tokens = 0;
         foreach (var batch in chosen.GroupBy(r => r.Ids.Length).SelectMany(g => g.Chunk(16)))
@@ -204,7 +198,7 @@ public sealed class SteeringEvaluator(TorchWorker worker)
     private static List<string> Prompts(ProbeSet set, SteeringSettings s) =>
         set.Texts.Select((t, i) => (t, i)).Where(p => p.t.Split == Split.Test && p.t.Label != s.Target)
             .SelectMany(p => Passages(p.t.Text).Select((text, j) => (text, Key: (ulong)p.i << 20 | (uint)j)))
-            .OrderBy(p => ProbeEvaluator.Mix(s.Seed ^ p.Key ^ 0x5EED))
+            .OrderBy(p => SeededDraw.Mix(s.Seed ^ p.Key ^ 0x5EED))
             .Take(s.Prompts)
             .Select(p => string.Join(' ', p.text.Split(' ').Take(s.PromptWords)))
             .ToList();
@@ -248,7 +242,7 @@ public sealed class SteeringEvaluator(TorchWorker worker)
 
     private static (List<string>, List<int>) Balance(List<string> texts, List<int> y, ulong seed)
     {
-        var order = Enumerable.Range(0, texts.Count).OrderBy(i => ProbeEvaluator.Mix(seed ^ (ulong)i * 0x9E37)).ToList();
+        var order = Enumerable.Range(0, texts.Count).OrderBy(i => SeededDraw.Mix(seed ^ (ulong)i * 0x9E37)).ToList();
         var pos = order.Where(i => y[i] == 1).ToList();
         var neg = order.Where(i => y[i] == 0).ToList();
         var n = Math.Min(pos.Count, neg.Count);
