@@ -184,6 +184,32 @@ public sealed class ActivationsGrpcService(ModelHost host, TorchWorker worker, A
         }
     }
 
+    /// <summary>The weight names ReadWeights serves.</summary>
+    public static readonly string[] WeightNames = ["unembed.W_U"];
+
+    public override async Task ReadWeights(ReadWeightsRequest request, IServerStreamWriter<Common.TensorChunk> responseStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        if (request.Names.Count == 0) throw StitchingException.InvalidArgument("names", $"is empty; name the weights to read ({string.Join(", ", WeightNames)}).");
+        for (var i = 0; i < request.Names.Count; i++)
+            if (!WeightNames.Contains(request.Names[i]))
+                throw StitchingException.InvalidArgument("names", $"names[{i}]: '{Check.Shorten(request.Names[i])}' is not a weight this service reads; it reads {string.Join(", ", WeightNames)}.");
+        using var lease = await host.AcquireAsync(Require(request.Model), false, ct);
+        var loaded = lease.Model!;
+        foreach (var name in request.Names.Distinct())
+        {
+            var weight = await worker.RunAsync(() =>
+            {
+                using var w = loaded.Model.UnembeddingMatrix();
+                if (w.numel() * 4 > Array.MaxLength)
+                    throw StitchingException.ResourceExhausted($"names: {name} of {loaded.Entry.Name} is {w.numel() * 4 >> 20} MiB, over the 2 GiB one tensor stream carries.", "names");
+                return TorchTensors.ToHost(w, name);
+            }, ct);
+            foreach (var chunk in TensorCodec.ToChunks(weight))
+                await responseStream.WriteAsync(chunk, ct);
+        }
+    }
+
     private static ModelSpec Require(ModelSpec? spec) =>
         spec is null || string.IsNullOrEmpty(spec.Model)
             ? throw StitchingException.InvalidArgument("model.model", "is empty; give a model-store name, a checkpoint folder or a Hugging Face repo id (see ListModels).")

@@ -42,8 +42,10 @@ public sealed class EvalGrpcService(ArtifactStore store, TorchWorker worker, Act
         var sae = await worker.RunAsync(() => SaeArtifacts.Load(store, r.Sae!, "sae"), ct);
         try
         {
-            var e = await saeEvaluator.EvaluateAsync(activations.Models(), model, sae, hook, rows, r.BatchSize == 0 ? DefaultBatchSize : r.BatchSize,
-                info.BosId >= 0 ? info.BosId : null, ct);
+            var (batch, bos) = (r.BatchSize == 0 ? DefaultBatchSize : r.BatchSize, info.BosId >= 0 ? info.BosId : (int?)null);
+            var e = r.Random is null
+                ? await saeEvaluator.EvaluateAsync(activations.Models(), model, sae, hook, rows, batch, bos, ct)
+                : await saeEvaluator.EvaluateRandomAsync(activations.Models(), model, sae.Config, r.Random.Seed, hook, rows, batch, bos, ct);
             var response = new SaeEvaluation
             {
                 L0 = e.L0, Mse = e.Mse, Fvu = e.Fvu, ExplainedVariance = e.ExplainedVariance, Cosine = e.Cosine, DeadFraction = e.DeadFraction,

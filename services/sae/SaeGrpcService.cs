@@ -157,17 +157,27 @@ public sealed class SaeGrpcService(ArtifactStore store, TorchWorker worker, Oper
                 Threshold = t.Threshold, RelativeToScratchFinal = t.RelativeToScratchFinal, ExplainedVariance = t.ExplainedVariance,
                 ScratchFlops = t.ScratchFlops ?? 0, WarmFlops = t.WarmFlops ?? 0, RelativeSaving = t.RelativeSaving,
             });
-        (response.ScratchDecoderCosine, response.WarmDecoderCosine) = await worker.RunAsync(
-            () => (DecoderCosine(request.Scratch), DecoderCosine(request.Warm)), context.CancellationToken);
+        response.ScratchCurve.AddRange(curves.ScratchPoints.Select(Point));
+        response.WarmCurve.AddRange(curves.WarmPoints.Select(Point));
+        var (scratchCosines, warmCosines) = await worker.RunAsync(
+            () => (DecoderCosines(request.Scratch), DecoderCosines(request.Warm)), context.CancellationToken);
+        (response.ScratchDecoderCosine, response.WarmDecoderCosine) = (Mean(scratchCosines), Mean(warmCosines));
+        response.ScratchDecoderCosines.AddRange(scratchCosines.Select(c => (float)c));
+        response.WarmDecoderCosines.AddRange(warmCosines.Select(c => (float)c));
         return response;
     }
 
-    private double DecoderCosine(Common.ArtifactRef r)
+    private static CurvePoint Point(WarmStartComparison.CurvePoint p) => new() { Flops = p.Flops, Tokens = p.Tokens, ExplainedVariance = p.ExplainedVariance };
+
+    private static double Mean(double[] values) => values.Length == 0 ? double.NaN : values.Average();
+
+    /// <summary>Per-latent cosines of the initial and final decoder rows; empty when no initial decoder is stored.</summary>
+    private double[] DecoderCosines(Common.ArtifactRef r)
     {
         var init = SaeArtifacts.InitDecoder(store, r);
-        if (init is null) return double.NaN;
+        if (init is null) return [];
         using var sae = SaeArtifacts.Load(store, r, "sae");
-        return WarmStartComparison.MeanRowCosine(init, sae.WDec);
+        return WarmStartComparison.RowCosines(init, sae.WDec);
     }
 
     private static PowerLawFit Fit(WarmStartComparison.PowerLaw p) => new() { A = p.A, Beta = p.Beta, Points = p.Points };

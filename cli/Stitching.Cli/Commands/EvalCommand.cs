@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Stitching.Contracts.Activations.V1;
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Eval.V1;
@@ -12,7 +13,10 @@ namespace Stitching.Cli.Commands;
 /// <summary>stitch eval sae: the eval service from the command line (docs/metrics.md "SAE evaluation").</summary>
 public static class EvalCommand
 {
-    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens and probe transfer between two models.") { Sae(), Probes(), Steering(), Features() };
+    public static Command Create() => new("eval", "Evaluate SAEs on held-out tokens, and probe, steering and feature-level transfer between two models; render reports.")
+    {
+        Sae(), Probes(), Steering(), Features(), ReportCommand.Create(),
+    };
 
     private static Command Features()
     {
@@ -27,7 +31,7 @@ public static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var command = new Command("features", "Feature-level transfer (paper section 8): attribution correlation per latent, structural vs semantic vs a random SAE.")
         {
-            modelA, modelB, saeA, saeX, stitch, tokens, sentences, seed, json,
+            modelA, modelB, saeA, saeX, stitch, tokens, sentences, seed, json, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -38,6 +42,7 @@ public static class EvalCommand
                 MaxTokens = parse.GetValue(tokens), Sentences = parse.GetValue(sentences), Seed = parse.GetValue(seed),
             }, ct);
             Console.WriteLine(parse.GetValue(json) ? FeatureTables.Json(result).ToJsonString() : FeatureTables.Markdown(result));
+            ReportCommand.WriteIfAsked(parse, "Feature-level transfer", FeatureTables.Markdown(result), FeatureTables.Json(result));
             return 0;
         }));
         return command;
@@ -63,7 +68,7 @@ public static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var command = new Command("steering", "Steering-vector transfer (paper section 7): clamp a difference-of-means direction on A, on B, and A's moved to B; judge the generations.")
         {
-            modelA, modelB, stitch, hookA, hookB, dataset, jsonl, target, prompts, newTokens, seed, json,
+            modelA, modelB, stitch, hookA, hookB, dataset, jsonl, target, prompts, newTokens, seed, json, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -76,6 +81,7 @@ public static class EvalCommand
             };
             var result = await RunSteeringAsync(c, request, ct);
             Console.WriteLine(parse.GetValue(json) ? SteeringTables.Json(result).ToJsonString() : SteeringTables.Markdown(result));
+            ReportCommand.WriteIfAsked(parse, "Steering transfer", SteeringTables.Markdown(result), SteeringTables.Json(result));
             return 0;
         }));
         return command;
@@ -118,7 +124,7 @@ public static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var command = new Command("probes", "Probe transfer (paper section 6): dense and top-k SAE-latent logistic probes on A, moved to B, against native and random baselines.")
         {
-            modelA, modelB, stitch, saeA, saeX, saeB, hookA, hookB, dataset, jsonl, k, budget, perClass, seed, json,
+            modelA, modelB, stitch, saeA, saeX, saeB, hookA, hookB, dataset, jsonl, k, budget, perClass, seed, json, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -133,6 +139,7 @@ public static class EvalCommand
             request.K.AddRange(parse.GetValue(k) ?? []);
             var result = await RunProbesAsync(c, request, ct);
             Console.WriteLine(parse.GetValue(json) ? ProbeTables.Json(result).ToJsonString() : ProbeTables.Markdown(result));
+            ReportCommand.WriteIfAsked(parse, $"Probe transfer ({result.Dataset})", ProbeTables.Markdown(result), ProbeTables.Json(result));
             return 0;
         }));
         return command;
@@ -197,9 +204,10 @@ public static class EvalCommand
         var batch = new Option<int>("--batch") { Description = $"Rows per forward pass (default {Eval.EvalGrpcService.DefaultBatchSize})." };
         var rows = new Option<int>("--rows") { Description = "Rows of the file evaluated (default all)." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var random = new Option<ulong?>("--random") { Description = "Evaluate a random SAE of --sae's shape with this seed instead (Table 2's floor; docs/metrics.md)." };
         var command = new Command("sae", "An SAE on held-out token rows: L0, MSE, FVU, explained variance, CE clean / spliced / ablated, loss recovered, KL.")
         {
-            model, sae, hook, tokens, batch, rows, json,
+            model, sae, hook, tokens, batch, rows, json, random, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -210,26 +218,26 @@ public static class EvalCommand
             if (Directory.Exists(saeArg))
                 saeRef = (await new SaeService.SaeServiceClient(c.Channel).ImportAsync(new ImportRequest { Path = Path.GetFullPath(saeArg) }, cancellationToken: ct)).Ref;
             var modelArg = parse.GetValue(model)!;
-            var r = await new EvalService.EvalServiceClient(c.Channel).EvaluateSaeAsync(new EvaluateSaeRequest
+            var request = new EvaluateSaeRequest
             {
                 Model = new ModelSpec { Model = ModelArg(modelArg) },
                 Sae = saeRef, Hook = parse.GetValue(hook) ?? "", TokenIds = TensorCodec.ToProto(ids), BatchSize = parse.GetValue(batch), MaxRows = parse.GetValue(rows),
-            }, cancellationToken: ct);
-            var values = new Dictionary<string, object>
-            {
-                ["l0"] = r.L0, ["mse"] = r.Mse, ["fvu"] = r.Fvu, ["explained_variance"] = r.ExplainedVariance, ["cosine"] = r.Cosine,
-                ["ce_clean"] = r.CeClean, ["ce_spliced"] = r.CeSpliced, ["ce_delta"] = r.CeDelta, ["ce_zero_ablation"] = r.CeZeroAblation,
-                ["ce_mean_ablation"] = r.CeMeanAblation, ["loss_recovered"] = r.LossRecovered, ["loss_recovered_mean"] = r.LossRecoveredMean,
-                ["kl"] = r.Kl, ["dead_fraction"] = r.DeadFraction, ["tokens"] = r.Tokens, ["predicted_tokens"] = r.PredictedTokens,
-                ["rows"] = r.Rows, ["hook"] = r.Hook, ["sae"] = saeRef.Id,
             };
-            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(values));
+            if (parse.GetValue(random) is { } seed) request.Random = new RandomSae { Seed = seed };
+            var r = await new EvalService.EvalServiceClient(c.Channel).EvaluateSaeAsync(request, cancellationToken: ct);
+            var values = SaeTables.Json(r, saeRef.Id);
+            if (request.Random is not null) values["random_seed"] = request.Random.Seed;
+            if (parse.GetValue(json)) Console.WriteLine(values.ToJsonString());
             else
             {
-                Console.WriteLine($"SAE {saeRef.Id} at {r.Hook} on {r.Tokens} tokens ({r.Rows} rows; BOS excluded)");
+                Console.WriteLine($"{(request.Random is null ? "SAE" : $"random SAE (seed {request.Random.Seed}) of the shape of")} {saeRef.Id} at {r.Hook} on {r.Tokens} tokens ({r.Rows} rows; BOS excluded)");
                 Console.WriteLine("| metric | value |\n|---|---|");
-                foreach (var (k, v) in values.Where(p => p.Value is double)) Console.WriteLine($"| {k} | {(double)v:G6} |");
+                foreach (var (k, v) in values.Where(p => p.Value is JsonValue jv && jv.TryGetValue<double>(out _))) Console.WriteLine($"| {k} | {v!.GetValue<double>():G6} |");
             }
+            values["label"] = request.Random is null ? "SAE" : "random";
+            values["model"] = modelArg;
+            values["width"] = (await new SaeService.SaeServiceClient(c.Channel).DescribeAsync(new DescribeRequest { Sae = saeRef }, cancellationToken: ct)).DSae;
+            ReportCommand.WriteIfAsked(parse, "SAE evaluation", SaeTables.Header + "\n" + SaeTables.Row((string)values["label"]!, modelArg, (int)values["width"]!, r) + "\n", values);
             return 0;
         }));
         return command;

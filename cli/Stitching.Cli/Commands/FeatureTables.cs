@@ -17,6 +17,18 @@ public static class FeatureTables
         md.AppendLine("| latents | n | mean | median | 10% | 90% |\n|---|---|---|---|---|---|");
         foreach (var g in e.Groups) md.AppendLine($"| {g.Group} | {g.Latents} | {F(g.Mean)} | {F(g.Median)} | {F(g.Q10)} | {F(g.Q90)} |");
         md.AppendLine();
+        if (e.Entropy is { } h)
+        {
+            md.AppendLine($"Entropy latents (docs/metrics.md \"Entropy latents\"): the fraction of each decoder row's squared norm in the unembedding's near-null space, " +
+                          $"the span of W_U's {h.SubspaceA} (A) and {h.SubspaceB} (B) smallest singular directions (2% of the width; a random direction puts about 2% of its norm there).\n");
+            md.AppendLine("| latents | fraction on A | fraction of the twin on B |\n|---|---|---|");
+            md.AppendLine($"| all | {F(h.MeanA)} | {F(h.MeanB)} |");
+            md.AppendLine($"| entropy latents of A (fraction >= {F(h.Threshold)}): {h.LatentsA}, of which {h.KeptB} stay so on B | {F(h.EntropyMeanA)} | {F(h.EntropyMeanB)} |");
+            md.AppendLine($"| top 1% by fraction on A | {F(h.TopMeanA)} | {F(h.TopMeanB)} |");
+            md.AppendLine($"| random SAE | {F(h.RandomMeanA)} | {F(h.RandomMeanB)} |");
+            md.AppendLine($"\nPearson correlation over latents of the fraction on A and on B: {F(h.Correlation)}. Largest on A: " +
+                          string.Join(", ", h.Top.Select(t => $"#{t.Latent} {F(t.FractionA)} -> {F(t.FractionB)}")) + ".\n");
+        }
         return md.ToString();
     }
 
@@ -30,5 +42,15 @@ public static class FeatureTables
             ["q10"] = double.IsNaN(g.Q10) ? null : g.Q10, ["q90"] = double.IsNaN(g.Q90) ? null : g.Q90,
             ["histogram"] = new JsonArray(g.Histogram.Select(c => (JsonNode)c).ToArray()),
         }).ToArray()),
+        ["entropy"] = e.Entropy is not { } h ? null : new JsonObject
+        {
+            ["subspace_a"] = h.SubspaceA, ["subspace_b"] = h.SubspaceB, ["threshold"] = h.Threshold, ["latents_a"] = h.LatentsA, ["kept_b"] = h.KeptB,
+            ["mean_a"] = N(h.MeanA), ["mean_b"] = N(h.MeanB), ["entropy_mean_a"] = N(h.EntropyMeanA), ["entropy_mean_b"] = N(h.EntropyMeanB),
+            ["top_mean_a"] = N(h.TopMeanA), ["top_mean_b"] = N(h.TopMeanB), ["random_mean_a"] = N(h.RandomMeanA), ["random_mean_b"] = N(h.RandomMeanB),
+            ["correlation"] = N(h.Correlation),
+            ["top"] = new JsonArray(h.Top.Select(t => (JsonNode)new JsonObject { ["latent"] = t.Latent, ["fraction_a"] = t.FractionA, ["fraction_b"] = t.FractionB }).ToArray()),
+        },
     };
+
+    private static double? N(double v) => double.IsNaN(v) ? null : v;
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Stitching.Reports;
 using Stitching.Zoo.Family;
 
 namespace Stitching.Cli.Commands;
@@ -45,10 +46,7 @@ public static class PaperCommand
             {
                 var (markdown, json) = await new PaperRun(c, settings, ct).ExecuteAsync();
                 var path = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(paths.ModelsRoot)!, "reports", $"paper-{spec.Name}.md"));
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                await File.WriteAllTextAsync(path, markdown, ct);
-                await File.WriteAllTextAsync(Path.ChangeExtension(path, ".json"), json, ct);
-                Console.WriteLine($"\nreport: {path}\njson:   {Path.ChangeExtension(path, ".json")}");
+                ReportCommand.Print(ReportWriter.Write(path, $"Stitching report: {settings.Small} -> {settings.Large}", markdown, json));
                 return 0;
             });
         });

@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Grpc.Core;
 using Stitching.Contracts.Activations.V1;
@@ -32,7 +31,7 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
         _md.AppendLine(markdown);
     }
 
-    public async Task<(string Markdown, string Json)> ExecuteAsync()
+    public async Task<(string Markdown, JsonObject Json)> ExecuteAsync()
     {
         var a = await _activations.DescribeModelAsync(new DescribeModelRequest { Model = new ModelSpec { Model = s.Small } }, cancellationToken: ct);
         var b = await _activations.DescribeModelAsync(new DescribeModelRequest { Model = new ModelSpec { Model = s.Large } }, cancellationToken: ct);
@@ -62,10 +61,11 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
 
         await SpliceAsync(test, layerA, layerB, lstsq);
         var saes = await SaesAsync(b, train, test, hookA, hookB, lstsq);
+        await SaeTableAsync(a, b, test, saes);
         await ProbesAsync(lstsq, saes[0]);
         await SteeringAsync(lstsq, hookA, hookB);
         await FeaturesAsync(lstsq, saes[0]);
-        return (_md.ToString(), _json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        return (_md.ToString(), _json);
     }
 
     private async Task<(int LayerA, int LayerB)> MatchAsync(ModelInfo a, ExtractResult train)
@@ -128,7 +128,46 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
     }
 
     /// <summary>The SAEs of one width: trained on A, its transfer, B's from scratch.</summary>
-    private sealed record SaeSet(int Width, ArtifactRef Source, ArtifactRef Transferred, ArtifactRef Scratch);
+    private sealed record SaeSet(int Width, ArtifactRef Source, ArtifactRef Transferred, ArtifactRef Scratch, ArtifactRef Warm);
+
+    /// <summary>
+    /// The paper's Table 2 on the held-out rows (brown:test): each width's source SAE on A, its zero-shot transfer, B's
+    /// scratch and warm SAEs, and a random SAE of the same shape on B (seed = width) as the floor (docs/metrics.md "SAE evaluation").
+    /// </summary>
+    private async Task SaeTableAsync(ModelInfo a, ModelInfo b, ExtractResult test, List<SaeSet> saes)
+    {
+        Console.Error.WriteLine("SAE evaluation (Table 2)");
+        var rows = await ReadAsync(test.ActivationSets[0], ["token_ids"]);
+        var ids = TensorCodec.ToProto(TorchTensors.ToHost(rows["token_ids"].reshape(-1, s.Context), "token_ids"));
+        var eval = new Contracts.Eval.V1.EvalService.EvalServiceClient(c.Channel);
+        var list = new JsonArray();
+        var md = new StringBuilder();
+        foreach (var set in saes)
+            foreach (var (label, model, sae, random) in new[]
+                     {
+                         ("source", a, set.Source, false), ("transfer", b, set.Transferred, false), ("scratch", b, set.Scratch, false),
+                         ("warm", b, set.Warm, false), ("random", b, set.Scratch, true),
+                     })
+            {
+                var request = new Contracts.Eval.V1.EvaluateSaeRequest { Model = new ModelSpec { Model = model.Name }, Sae = sae, TokenIds = ids };
+                if (random) request.Random = new Contracts.Eval.V1.RandomSae { Seed = (ulong)set.Width };
+                var r = await eval.EvaluateSaeAsync(request, cancellationToken: ct);
+                md.AppendLine(SaeTables.Row(label, model.Name, set.Width, r));
+                var json = SaeTables.Json(r, random ? $"random (seed {set.Width}, shape of {sae.Id})" : sae.Id);
+                json["label"] = label;
+                json["model"] = model.Name;
+                json["width"] = set.Width;
+                list.Add(json);
+            }
+        var first = (JsonObject)list[0]!;
+        Say($"## SAE evaluation on held-out text (paper Table 2; brown:test, {first["tokens"]} non-BOS tokens, {first["predicted_tokens"]} next-token predictions)\n\n" +
+            "Each SAE's reconstruction replaces its hook (BOS positions keep their clean value); CE in nats; loss recovered against zero ablation / mean ablation " +
+            "(docs/metrics.md \"SAE evaluation\"). transfer = the source SAE through the stitch with no training on B; random = a random SAE of the same shape " +
+            "(seeded unit decoder rows, encoder = decoder^T, b_dec = the hook's mean on these tokens), the floor.\n");
+        Say(SaeTables.Header);
+        Say(md.ToString());
+        _json["sae_eval"] = list;
+    }
 
     /// <summary>
     /// Probe transfer (paper section 6) with the smallest width's SAEs and the lstsq stitch: brown:pos at the
@@ -206,7 +245,7 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
             var scratch = await TrainSaeAsync(train.ActivationSets[1], test.ActivationSets[1], hookB, width, null);
             var warm = await TrainSaeAsync(train.ActivationSets[1], test.ActivationSets[1], hookB, width, transferred.Ref);
             var cmp = await _sae.CompareAsync(new CompareRequest { Scratch = scratch.Ref, Warm = warm.Ref }, cancellationToken: ct);
-            sets.Add(new SaeSet(width, sourceSae.Ref, transferred.Ref, scratch.Ref));
+            sets.Add(new SaeSet(width, sourceSae.Ref, transferred.Ref, scratch.Ref, warm.Ref));
             Say($"| {width} | {sourceSae.Metrics["heldout_fvu"]:F3} | {zero.Fvu:F3} | {zero.L0:F1} | {zero.Dead * 100:F1} | {1 - cmp.WarmInitialExplainedVariance:F3} | " +
                 $"{1 - cmp.ScratchInitialExplainedVariance:F3} | {cmp.ScratchFinalExplainedVariance:F3} | {cmp.WarmFinalExplainedVariance:F3} |");
             var savings = new JsonArray();
@@ -231,6 +270,12 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
                 ["stitch_flops"] = cmp.StitchFlops, ["scratch_decoder_cosine"] = cmp.ScratchDecoderCosine, ["warm_decoder_cosine"] = cmp.WarmDecoderCosine,
                 ["power_law"] = new JsonObject { ["scratch_a"] = cmp.ScratchFit.A, ["scratch_beta"] = cmp.ScratchFit.Beta, ["warm_a"] = cmp.WarmFit.A, ["warm_beta"] = cmp.WarmFit.Beta },
                 ["savings"] = savings,
+                ["scratch_curve"] = CurveJson(cmp.ScratchCurve), ["warm_curve"] = CurveJson(cmp.WarmCurve),
+                ["decoder_cosine_histogram"] = new JsonObject
+                {
+                    ["edges"] = new JsonArray(Enumerable.Range(0, RotationBins + 1).Select(i => (JsonNode)(-1 + 2.0 * i / RotationBins)).ToArray()),
+                    ["scratch"] = Counts(cmp.ScratchDecoderCosines), ["warm"] = Counts(cmp.WarmDecoderCosines),
+                },
             });
         }
         Say(savingsMd.ToString());
@@ -320,6 +365,21 @@ public sealed class PaperRun(ServerConnection c, PaperSettings s, CancellationTo
 
     private static RpcException Failed(Operation op) =>
         new(new Status(StatusCode.Internal, $"operation {op.Id} ({op.Kind}) ended {op.State}: {op.Error?.Code} {op.Error?.Message}"));
+
+    private const int RotationBins = 40;
+
+    /// <summary>Counts of values in RotationBins equal bins over [-1, 1] (1 falls in the last bin).</summary>
+    private static JsonArray Counts(IEnumerable<float> cosines)
+    {
+        var counts = new long[RotationBins];
+        foreach (var v in cosines) counts[Math.Clamp((int)Math.Floor((v + 1) / 2 * RotationBins), 0, RotationBins - 1)]++;
+        return new JsonArray(counts.Select(n => (JsonNode)n).ToArray());
+    }
+
+    private static JsonArray CurveJson(IEnumerable<CurvePoint> points) => new(points.Select(p => (JsonNode)new JsonObject
+    {
+        ["flops"] = p.Flops, ["tokens"] = p.Tokens, ["explained_variance"] = p.ExplainedVariance,
+    }).ToArray());
 
     private static string Flops(double f) => f > 0 ? f.ToString("E2") : "not reached";
 }

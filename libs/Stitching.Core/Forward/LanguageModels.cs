@@ -53,6 +53,10 @@ public interface ILanguageModels
     Task<IReadOnlyList<TextTokens>> TokenizeAsync(LanguageModelRef model, IReadOnlyList<string> texts, CancellationToken ct) =>
         throw new NotSupportedException("these language models do not tokenize text");
 
+    /// <summary>W_U [d, V] float32 (ActivationsService.ReadWeights "unembed.W_U").</summary>
+    Task<HostTensor> UnembeddingAsync(LanguageModelRef model, CancellationToken ct) =>
+        throw new NotSupportedException("this language-model host does not read weights");
+
     Task<Generated> GenerateAsync(GenerationCall call, CancellationToken ct) =>
         throw new NotSupportedException("these language models do not generate");
 }

@@ -8,6 +8,7 @@ using Stitching.Core.Errors;
 using Stitching.Core.Stitches;
 using Stitching.Core.Tensors;
 using Stitching.Core.Forward;
+using Grpc.Core;
 using Common = Stitching.Contracts.Common.V1;
 
 namespace Stitching.Hosting.Clients;
@@ -82,6 +83,15 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
                 result.AddRange(response.Texts.Select(t => new TextTokens(t.Ids.ToArray(), t.Starts.Zip(t.Ends).ToArray())));
             }
             return result;
+        }
+
+        public async Task<HostTensor> UnembeddingAsync(LanguageModelRef model, CancellationToken ct)
+        {
+            using var call = client.ReadWeights(new ReadWeightsRequest { Model = Spec(model), Names = { "unembed.W_U" } }, cancellationToken: ct);
+            var assembler = new TensorAssembler();
+            await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
+                if (assembler.Add(chunk) is { } t) return t;
+            throw StitchingException.DataCorrupted("the activations service ended ReadWeights without a tensor.");
         }
 
         public async Task<Generated> GenerateAsync(GenerationCall call, CancellationToken ct)

@@ -73,6 +73,8 @@ public sealed class Gemma2 : CausalLm
 
     protected override Tensor FinalNorm(Tensor x) => Ops.GemmaRmsNorm(x, _norm, _eps);
 
+    protected override Tensor UnembeddingWeight => _embed;
+
     protected override Tensor Unembed(Tensor normalized)
     {
         var logits = Ops.Linear(normalized, _embed);

@@ -68,5 +68,7 @@ public sealed class Gpt2 : CausalLm
 
     protected override Tensor FinalNorm(Tensor x) => Ops.LayerNorm(x, _lnfW, _lnfB, _eps);
 
+    protected override Tensor UnembeddingWeight => _wte;
+
     protected override Tensor Unembed(Tensor normalized) => Ops.Linear(normalized, _wte);
 }

@@ -58,5 +58,7 @@ public sealed class GptNeoX : CausalLm
 
     protected override Tensor FinalNorm(Tensor x) => Ops.LayerNorm(x, _lnfW, _lnfB, _eps);
 
+    protected override Tensor UnembeddingWeight => _unembed;
+
     protected override Tensor Unembed(Tensor normalized) => Ops.Linear(normalized, _unembed);
 }

@@ -70,5 +70,7 @@ public sealed class Llama : CausalLm
 
     protected override Tensor FinalNorm(Tensor x) => Ops.RmsNorm(x, _norm, _eps);
 
+    protected override Tensor UnembeddingWeight => _head;
+
     protected override Tensor Unembed(Tensor normalized) => Ops.Linear(normalized, _head);
 }

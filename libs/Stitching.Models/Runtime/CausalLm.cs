@@ -83,6 +83,16 @@ public abstract class CausalLm : IDisposable
 
     protected abstract Tensor Unembed(Tensor normalized);
 
+    /// <summary>The unembedding weight [V, d] (logits = normalized @ W^T, before any final softcap); tied models return the embedding.</summary>
+    protected abstract Tensor UnembeddingWeight { get; }
+
+    /// <summary>W_U [d, V] in float32 on the CPU (TransformerLens's orientation), a copy the caller owns.</summary>
+    public Tensor UnembeddingMatrix()
+    {
+        using var scope = NewDisposeScope();
+        return UnembeddingWeight.detach().to(ScalarType.Float32).cpu().t().contiguous().clone().MoveToOuterDisposeScope();
+    }
+
     /// <summary>Validates a hook against this model (resid_mid does not exist under a parallel residual).</summary>
     public HookPoint ParseHook(string name, string field = "hooks")
     {

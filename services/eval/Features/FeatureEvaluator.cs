@@ -44,7 +44,7 @@ public sealed record CorrelationGroup(string Name, double[] Values)
     }
 }
 
-public sealed record FeatureResult(IReadOnlyList<CorrelationGroup> Groups, int Structural, int Semantic, int Unclassified, long Tokens, int SentencesUsed);
+public sealed record FeatureResult(IReadOnlyList<CorrelationGroup> Groups, int Structural, int Semantic, int Unclassified, long Tokens, int SentencesUsed, EntropyResult Entropy);
 
 /// <summary>
 /// Feature-level transfer (paper section 8). Attribution of latent i at token t: a_i(t) = f_i(x_t) * l_i[y_{t+1}],
@@ -101,7 +101,20 @@ public sealed class FeatureEvaluator(TorchWorker worker)
 
             progress?.Invoke("rewrites", 2, 4);
             var (kind, used) = await KindsAsync(models, s, saeA, ct);
-            progress?.Invoke("summary", 3, 4);
+            progress?.Invoke("entropy latents", 3, 4);
+            var unA = await models.UnembeddingAsync(s.ModelA, ct);
+            var unB = await models.UnembeddingAsync(s.ModelB, ct);
+            var entropy = await worker.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                var (basisA, basisB) = (EntropyLatentAnalysis.NullBasis(TorchTensors.ToTorchFloat(unA, "W_U")), EntropyLatentAnalysis.NullBasis(TorchTensors.ToTorchFloat(unB, "W_U")));
+                if (basisA.shape[0] != saeA.Config.DIn || basisB.shape[0] != saeX.Config.DIn)
+                    throw StitchingException.FailedPrecondition("model_b: the unembedding's width does not match the SAEs' (give the models the SAEs read).", "model_b");
+                return EntropyLatentAnalysis.Summarise(
+                    EntropyLatentAnalysis.Fractions(saeA.WDec, basisA), EntropyLatentAnalysis.Fractions(saeX.WDec, basisB),
+                    EntropyLatentAnalysis.Fractions(random.A.WDec, basisA), EntropyLatentAnalysis.Fractions(random.X.WDec, basisB),
+                    (int)basisA.shape[1], (int)basisB.shape[1]);
+            }, ct);
             var corr = real.Correlations(s.MinActive);
             var randomCorr = rand.Correlations(s.MinActive);
             double[] Pick(Func<int, bool> which) => Enumerable.Range(0, m).Where(i => !double.IsNaN(corr[i]) && which(i)).Select(i => corr[i]).ToArray();
@@ -112,7 +125,7 @@ public sealed class FeatureEvaluator(TorchWorker worker)
                 new("semantic", Pick(i => kind[i] == -1)),
                 new("random SAE", randomCorr.Where(v => !double.IsNaN(v)).ToArray()),
             };
-            return new FeatureResult(groups, kind.Count(k => k == 1), kind.Count(k => k == -1), kind.Count(k => k == 0), tokens, used);
+            return new FeatureResult(groups, kind.Count(k => k == 1), kind.Count(k => k == -1), kind.Count(k => k == 0), tokens, used, entropy);
         }
         finally { await worker.RunAsync(() => { random.A.Dispose(); random.X.Dispose(); return 0; }, CancellationToken.None); }
     }

@@ -16,6 +16,9 @@ public sealed class FeaturesHandler(ArtifactStore store, TorchWorker worker, Act
     public const string OperationKind = "eval.features";
     public string Kind => OperationKind;
 
+    /// <summary>A host restart runs an interrupted evaluation again from its start: it is deterministic given its request and stores nothing until done.</summary>
+    public bool Resumable => true;
+
     public async Task<(FeatureSettings Settings, IReadOnlyList<Stitching.Core.Tensors.HostTensor> Stitch)> ValidateAsync(EvaluateFeaturesRequest r, CancellationToken ct)
     {
         var (a, b) = (ProbeRequests.Model(r.ModelA, "model_a"), ProbeRequests.Model(r.ModelB, "model_b"));
@@ -54,6 +57,14 @@ public sealed class FeaturesHandler(ArtifactStore store, TorchWorker worker, Act
             var e = new FeatureEvaluation { HookA = s.HookA, HookB = s.HookB, Structural = r.Structural, Semantic = r.Semantic, Unclassified = r.Unclassified, Tokens = r.Tokens, Sentences = r.SentencesUsed };
             foreach (var g in r.Groups)
                 e.Groups.Add(new CorrelationSummary { Group = g.Name, Latents = g.Latents, Mean = g.Mean, Median = g.Quantile(0.5), Q10 = g.Quantile(0.1), Q90 = g.Quantile(0.9), Histogram = { g.Histogram() } });
+            var h = r.Entropy;
+            e.Entropy = new EntropyLatents
+            {
+                SubspaceA = h.SubspaceA, SubspaceB = h.SubspaceB, Threshold = h.Threshold, LatentsA = h.LatentsA, KeptB = h.KeptB, MeanA = h.MeanA, MeanB = h.MeanB,
+                EntropyMeanA = h.EntropyMeanA, EntropyMeanB = h.EntropyMeanB, TopMeanA = h.TopMeanA, TopMeanB = h.TopMeanB,
+                RandomMeanA = h.RandomMeanA, RandomMeanB = h.RandomMeanB, Correlation = h.Correlation,
+                Top = { h.Top.Select(t => new EntropyLatent { Latent = t.Latent, FractionA = t.A, FractionB = t.B }) },
+            };
             context.SetResult(e);
         }
         finally { await worker.RunAsync(() => { saeA.Dispose(); saeX.Dispose(); return 0; }, CancellationToken.None); }

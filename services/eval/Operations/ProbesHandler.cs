@@ -24,6 +24,9 @@ public sealed class ProbesHandler(ArtifactStore store, TorchWorker worker, Activ
     public const string OperationKind = "eval.probes";
     public string Kind => OperationKind;
 
+    /// <summary>A host restart runs an interrupted evaluation again from its start: it is deterministic given its request and stores nothing until done.</summary>
+    public bool Resumable => true;
+
     /// <summary>Everything that can be checked before the job starts: fields, artifacts, hooks and widths.</summary>
     public async Task<(ProbeSettings Settings, ProbeSet Set, IReadOnlyList<HostTensor>? Stitch)> ValidateAsync(EvaluateProbesRequest r, CancellationToken ct)
     {

@@ -19,6 +19,9 @@ public sealed class SteeringHandler(ArtifactStore store, ActivationsConnection a
     public const string OperationKind = "eval.steering";
     public string Kind => OperationKind;
 
+    /// <summary>A host restart runs an interrupted evaluation again from its start: it is deterministic given its request and stores nothing until done.</summary>
+    public bool Resumable => true;
+
     public async Task<(SteeringSettings Settings, ProbeSet Set, IReadOnlyList<HostTensor> Stitch)> ValidateAsync(EvaluateSteeringRequest r, CancellationToken ct)
     {
         var (a, b) = (ProbeRequests.Model(r.ModelA, "model_a"), ProbeRequests.Model(r.ModelB, "model_b"));

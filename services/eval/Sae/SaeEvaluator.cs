@@ -3,6 +3,7 @@ using Stitching.Core.Errors;
 using Stitching.Core.Forward;
 using Stitching.Core.Metrics;
 using Stitching.Core.Tensors;
+using Stitching.Sae.Training;
 using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
@@ -33,6 +34,55 @@ public sealed class SaeEvaluator(TorchWorker worker)
     {
         if (rows.Count == 0) throw StitchingException.InvalidArgument("token_ids", "give at least one row of tokens.");
         var batches = rows.Chunk(batchSize).ToList();
+        return await EvaluateBatchesAsync(models, model, sae, hook, batches, bosId, ct);
+    }
+
+    /// <summary>
+    /// The floor of the paper's Table 2: a random SAE of <paramref name="config"/>'s shape as the training recipe starts
+    /// one (<see cref="SaeInitializer"/>: seeded unit decoder rows, encoder = decoder^T, b_enc = 0), with b_dec = the
+    /// hook's mean over the evaluated non-special tokens (one extra capture pass) and no input scaling; then evaluated as any SAE.
+    /// </summary>
+    public async Task<SaeEvaluationResult> EvaluateRandomAsync(ILanguageModels models, LanguageModelRef model, SaeConfig config, ulong seed, string hook,
+        IReadOnlyList<int[]> rows, int batchSize, int? bosId, CancellationToken ct)
+    {
+        if (rows.Count == 0) throw StitchingException.InvalidArgument("token_ids", "give at least one row of tokens.");
+        var batches = rows.Chunk(batchSize).ToList();
+        var sum = new double[config.DIn];
+        long count = 0;
+        foreach (var ids in batches)
+        {
+            var h = (await models.ForwardAsync(new ForwardCall(model, ids, Capture: hook), ct)).Captured
+                ?? throw StitchingException.FailedPrecondition($"hook: the model returned no capture of {hook}.", "hook");
+            var (sums, n) = await worker.RunAsync(() =>
+            {
+                using var scope = NewDisposeScope();
+                var kept = NonSpecial(TorchTensors.ToTorchFloat(h, "captured"), ids, bosId).Kept;
+                return (kept.to(ScalarType.Float64).sum([0]).data<double>().ToArray(), kept.shape[0]);
+            }, ct);
+            if (sums.Length != sum.Length)
+                throw StitchingException.FailedPrecondition($"sae: it reads width {config.DIn} but {hook} of {model.Model} has width {sums.Length}.", "sae");
+            for (var j = 0; j < sum.Length; j++) sum[j] += sums[j];
+            count += n;
+        }
+        if (count == 0) throw StitchingException.InvalidArgument("token_ids", "every token is special (BOS); give rows of text tokens.");
+        var mean = sum.Select(v => (float)(v / count)).ToArray();
+        var random = await worker.RunAsync(() => SaeInitializer.Create(config with { ScalingFactor = 1 }, mean, seed), ct);
+        try { return await EvaluateBatchesAsync(models, model, random, hook, batches, bosId, ct); }
+        finally { await worker.RunAsync(() => { random.Dispose(); return 0; }, CancellationToken.None); }
+    }
+
+    /// <summary>The flattened positions of a [b, T, d] capture that are not special, and their indices.</summary>
+    private static (Tensor Flat, Tensor Index, Tensor Kept) NonSpecial(Tensor x, int[][] ids, int? bosId)
+    {
+        var flat = x.reshape(-1, x.shape[^1]);
+        var index = tensor(ids.SelectMany(r => r).Select(id => id != bosId).ToArray()).nonzero().squeeze(1);
+        return (flat, index, flat.index_select(0, index));
+    }
+
+    private async Task<SaeEvaluationResult> EvaluateBatchesAsync(ILanguageModels models, LanguageModelRef model, SaeParameters sae, string hook,
+        List<int[][]> batches, int? bosId, CancellationToken ct)
+    {
+        var rowCount = batches.Sum(b => b.Length);
         var recon = new ReconstructionTally();
         var sparsity = new SparsityTally(sae.Config.DSae);
         var clean = new List<(ForwardOutcome Outcome, HostTensor Spliced)>();
@@ -48,10 +98,7 @@ public sealed class SaeEvaluator(TorchWorker worker)
             {
                 using var scope = NewDisposeScope();
                 var x = TorchTensors.ToTorchFloat(h, "captured"); // [b, T, d]
-                var flat = x.reshape(-1, x.shape[^1]);
-                var keep = tensor(ids.SelectMany(r => r).Select(id => id != bosId).ToArray());
-                var index = keep.nonzero().squeeze(1);
-                var kept = flat.index_select(0, index);
+                var (flat, index, kept) = NonSpecial(x, ids, bosId);
                 var latents = sae.Encode(kept);
                 var reconstruction = sae.Decode(latents);
                 recon.Add(kept, reconstruction);
@@ -87,6 +134,6 @@ public sealed class SaeEvaluator(TorchWorker worker)
         var (edges, counts) = sparsity.DensityHistogram();
         return new SaeEvaluationResult(sparsity.L0, recon.Mse, recon.Fvu, recon.ExplainedVariance, recon.Cosine, sparsity.DeadFraction,
             ceClean / predicted, ceSpliced / predicted, ceZero / predicted, ceMean / predicted, kl / positions,
-            edges, counts, recon.Tokens, predicted, rows.Count);
+            edges, counts, recon.Tokens, predicted, rowCount);
     }
 }

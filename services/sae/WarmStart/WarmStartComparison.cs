@@ -23,21 +23,32 @@ public static class WarmStartComparison
 
     public sealed record PowerLaw(double A, double Beta, int Points);
 
+    /// <summary>One point of an explained-variance curve: ledger FLOPs, tokens seen, EV (held out, or the training-batch moving average).</summary>
+    public sealed record CurvePoint(double Flops, long Tokens, double ExplainedVariance);
+
     /// <summary>
     /// The two runs' explained-variance curves against ledger FLOPs, with their first and final values.
     /// <see cref="FlopsAt"/> answers FLOPs-to-threshold for one curve (null = never reached).
     /// </summary>
     public sealed record Curves(string MeasuredOn, double ScratchInitial, double WarmInitial, double ScratchFinal, double WarmFinal,
-        Func<bool, double, double?> FlopsAt)
+        Func<bool, double, double?> FlopsAt, IReadOnlyList<CurvePoint> ScratchPoints, IReadOnlyList<CurvePoint> WarmPoints)
     {
         public static Curves HeldOut(IReadOnlyList<EvalRow> scratch, IReadOnlyList<EvalRow> warm) =>
             new("heldout", scratch[0].ExplainedVariance, warm[0].ExplainedVariance, scratch[^1].ExplainedVariance, warm[^1].ExplainedVariance,
-                (isWarm, t) => FlopsToThreshold(isWarm ? warm : scratch, t));
+                (isWarm, t) => FlopsToThreshold(isWarm ? warm : scratch, t), Points(scratch), Points(warm));
 
         public static Curves TrainingBatch(IReadOnlyList<StepMetrics> scratch, IReadOnlyList<StepMetrics> warm, int window) =>
             new("training_batch", scratch[0].ExplainedVariance, warm[0].ExplainedVariance,
                 MovingExplainedVariance(scratch, window)[^1], MovingExplainedVariance(warm, window)[^1],
-                (isWarm, t) => FlopsToThreshold(isWarm ? warm : scratch, t, window));
+                (isWarm, t) => FlopsToThreshold(isWarm ? warm : scratch, t, window), Points(scratch, window), Points(warm, window));
+
+        private static CurvePoint[] Points(IReadOnlyList<EvalRow> rows) => rows.Select(r => new CurvePoint(r.Flops, r.Tokens, r.ExplainedVariance)).ToArray();
+
+        private static CurvePoint[] Points(IReadOnlyList<StepMetrics> rows, int window)
+        {
+            var ev = MovingExplainedVariance(rows, window);
+            return rows.Select((r, i) => new CurvePoint(r.Flops, r.Tokens, ev[i])).ToArray();
+        }
 
         /// <summary>Absolute thresholds, then fractions of scratch's final explained variance.</summary>
         public IReadOnlyList<ThresholdResult> Thresholds(IEnumerable<double> absolute, IEnumerable<double> relative) =>
@@ -105,9 +116,12 @@ public static class WarmStartComparison
     }
 
     /// <summary>Mean over latents of cos(initial decoder row, final decoder row); both [d_sae, d_in].</summary>
-    public static double MeanRowCosine(Tensor initial, Tensor final)
+    public static double MeanRowCosine(Tensor initial, Tensor final) => RowCosines(initial, final).Average();
+
+    /// <summary>cos(initial row i, final row i) for every latent i (float64 arithmetic).</summary>
+    public static double[] RowCosines(Tensor initial, Tensor final)
     {
         using var scope = NewDisposeScope();
-        return nn.functional.cosine_similarity(initial.to(ScalarType.Float64), final.to(ScalarType.Float64), dim: 1).mean().item<double>();
+        return nn.functional.cosine_similarity(initial.to(ScalarType.Float64), final.to(ScalarType.Float64), dim: 1).data<double>().ToArray();
     }
 }

@@ -64,5 +64,39 @@ public class FeatureEvaluationTests(ITestOutputHelper output)
         }
         Assert.True(d.Groups.Single(g => g.Group == "structural").Latents + d.Groups.Single(g => g.Group == "semantic").Latents
             <= d.Groups.Single(g => g.Group == "transferred").Latents);
+
+        // Entropy latents against numpy: W_U from the checkpoints' embed_out, the SAEs' decoders from their stored files.
+        using var fractions = System.Text.Json.JsonDocument.Parse(Python.Run(Python.SafetensorsReader + "\n" + EntropyNumpy,
+            Path.Combine(TinyModels.ModelsRoot, "tiny-a"), Path.Combine(TinyModels.ModelsRoot, "tiny-b"), store.DirectoryOf(saeRef), store.DirectoryOf(moved.Ref)));
+        double N(string k) => fractions.RootElement.GetProperty(k).GetDouble();
+        var h = d.Entropy;
+        Assert.Equal((1, 1), (h.SubspaceA, h.SubspaceB)); // ceil(2% of 32) and of 48
+        Assert.Equal(N("mean_a"), h.MeanA, 6);
+        Assert.Equal(N("mean_b"), h.MeanB, 6);
+        Assert.Equal(N("correlation"), h.Correlation, 5);
+        Assert.Equal((int)N("latents_a"), h.LatentsA);
+        Assert.Equal((int)N("kept_b"), h.KeptB);
+        Assert.Equal(fractions.RootElement.GetProperty("top").EnumerateArray().Select(x => x.GetInt32()), h.Top.Select(t => t.Latent));
+        Assert.Equal(N("top_b"), h.Top[0].FractionB, 6);
+        Assert.InRange(h.RandomMeanA, 0, 1);
+        // With A = B and the identity stitch every twin keeps its fraction.
+        Assert.Equal(1.0, e.Entropy.Correlation, 6);
+        Assert.Equal(e.Entropy.LatentsA, e.Entropy.KeptB);
     }
+
+    private const string EntropyNumpy = """
+model_a, model_b, sae_a, sae_b = sys.argv[1:5]
+def fractions(model, sae):
+    w_u = read(glob.glob(os.path.join(model, '*.safetensors'))[0])['embed_out.weight'].astype(np.float64).T   # [d, V]
+    u, s, _ = np.linalg.svd(w_u, full_matrices=False)
+    r = max(1, int(np.ceil(0.02 * w_u.shape[0])))
+    basis = u[:, np.argsort(s)[:r]]
+    dec = read(os.path.join(sae, 'sae_weights.safetensors'))['W_dec'].astype(np.float64)
+    return ((dec @ basis) ** 2).sum(1) / (dec ** 2).sum(1)
+a, b = fractions(model_a, sae_a), fractions(model_b, sae_b)
+ent = a >= 0.5
+order = np.argsort(-a, kind='stable')[:10]
+print(json.dumps({'mean_a': a.mean(), 'mean_b': b.mean(), 'correlation': float(np.corrcoef(a, b)[0, 1]),
+  'latents_a': int(ent.sum()), 'kept_b': int((ent & (b >= 0.5)).sum()), 'top': [int(i) for i in order], 'top_b': float(b[order[0]])}))
+""";
 }

@@ -146,8 +146,16 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         File.WriteAllLines(file, lines);
         string Cli(params string[] args) => Python.RunProgram("dotnet", [StitchCli.Dll(), "eval", "probes", "--server", server.Server.Address,
             "--model-a", "tiny-a", "--model-b", "tiny-b", "--hook-a", Hook, "--hook-b", "blocks.2.hook_resid_pre", .. args]);
-        using var json = System.Text.Json.JsonDocument.Parse(Cli("--jsonl", file, "--json"));
+        var reportPath = Path.Combine(dir.Path, "report", "probes.md");
+        var printed = Cli("--jsonl", file, "--json", "--report", reportPath);
+        using var json = System.Text.Json.JsonDocument.Parse(printed);
         var task = json.RootElement.GetProperty("tasks")[0];
+        // --report: the same evaluation as Markdown, report.json (under "probes"), a self-contained page and one figure per task
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(reportPath, ".json")))!;
+        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(printed)!.ToJsonString(), report["probes"]![0]!.ToJsonString());
+        Assert.Contains("readme vs metrics", File.ReadAllText(reportPath));
+        Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "report", "probes-figures"), "*.png"));
+        Assert.Equal((1, 1), Stitching.Tests.Reports.Chromium.ImagesLoaded(Path.ChangeExtension(reportPath, ".html"), dir.Path));
         Assert.Equal("readme vs metrics", task.GetProperty("name").GetString());
         Assert.Equal(1, task.GetProperty("positive").GetInt32());
         Assert.True(task.GetProperty("test").GetInt64() > 0);

@@ -106,6 +106,24 @@ print(json.dumps({'mse': float(((x - xhat) ** 2).mean()), 'fvu': float(((x - xha
         Assert.Equal((meanAblated.MeanLoss - spliced.MeanLoss) / (meanAblated.MeanLoss - clean.MeanLoss), e.LossRecoveredMean, 3);
         Assert.Equal(spliced.MeanKl, e.Kl, 4);
 
+        // The random floor (Table 2): the recipe's initial SAE of this shape with b_dec = the mean over these non-special
+        // tokens, built here from that definition and evaluated as a stored SAE, gives the random path's numbers.
+        var evalClient = new EvalService.EvalServiceClient(server.Channel);
+        EvaluateSaeRequest RandomRequest(ulong seed) => new() { Model = model, Sae = saeRef, Hook = hook, TokenIds = idsProto, BatchSize = 4, Random = new RandomSae { Seed = seed } };
+        var random = await evalClient.EvaluateSaeAsync(RandomRequest(11));
+        var builtRef = new ArtifactRef { Kind = "sae", Id = "sae-random-built" };
+        using (var stored = SaeArtifacts.Load(store, saeRef, "sae"))
+        using (var built = Stitching.Sae.Training.SaeInitializer.Create(stored.Config with { ScalingFactor = 1 }, mean, 11))
+            SaeArtifacts.Save(store, builtRef, built);
+        var byHand = await evalClient.EvaluateSaeAsync(new EvaluateSaeRequest { Model = model, Sae = builtRef, Hook = hook, TokenIds = idsProto, BatchSize = 4 });
+        Assert.Equal(byHand.Fvu, random.Fvu, 4);
+        Assert.Equal(byHand.L0, random.L0, 6);
+        Assert.Equal(byHand.CeSpliced, random.CeSpliced, 4);
+        Assert.Equal(byHand.Kl, random.Kl, 4);
+        Assert.Equal(byHand.DeadFraction, random.DeadFraction, 6);
+        Assert.True(Math.Abs(random.Fvu - e.Fvu) > 1e-3, "the random path evaluates a new SAE, not the stored one");
+        Assert.NotEqual(random.Fvu, (await evalClient.EvaluateSaeAsync(RandomRequest(12))).Fvu);
+
         // Wrong widths and unknown hooks are refused before any forward pass.
         using (var wide = SaeFixtures.RandomSae("topk", 48, 64, 4, true, 6)) SaeArtifacts.Save(store, new ArtifactRef { Kind = "sae", Id = "sae-wide" }, wide);
         var mismatch = await Assert.ThrowsAsync<RpcException>(() => new EvalService.EvalServiceClient(server.Channel).EvaluateSaeAsync(new EvaluateSaeRequest

@@ -85,6 +85,7 @@ public partial class HostileClientTests
             ("Generate", new GenerateRequest { Model = tinyA, Prompt = "hello", MaxNewTokens = 3, Temperature = 0.8, TopK = 5, TopP = 0.9, Seed = 1 }),
             ("Extract", extract),
             ("ReadActivations", new ReadActivationsRequest { ActivationSet = setA, Shards = { 0 }, Names = { "token_ids" } }),
+            ("ReadWeights", new ReadWeightsRequest { Model = tinyA, Names = { "unembed.W_U" } }),
             ("ListArtifacts", new ListArtifactsRequest { Kind = "sae" }),
             ("GetArtifact", new GetArtifactRequest { Ref = setA }),
             ("ReadTensors", new ReadTensorsRequest { Ref = tensors, Names = { "activations" } }),
