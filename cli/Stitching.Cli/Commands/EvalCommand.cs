@@ -234,10 +234,12 @@ public static class EvalCommand
                 Console.WriteLine("| metric | value |\n|---|---|");
                 foreach (var (k, v) in values.Where(p => p.Value is JsonValue jv && jv.TryGetValue<double>(out _))) Console.WriteLine($"| {k} | {v!.GetValue<double>():G6} |");
             }
-            values["label"] = request.Random is null ? "SAE" : "random";
-            values["model"] = modelArg;
-            values["width"] = (await new SaeService.SaeServiceClient(c.Channel).DescribeAsync(new DescribeRequest { Sae = saeRef }, cancellationToken: ct)).DSae;
-            ReportCommand.WriteIfAsked(parse, "SAE evaluation", SaeTables.Header + "\n" + SaeTables.Row((string)values["label"]!, modelArg, (int)values["width"]!, r) + "\n", values);
+            if (parse.GetValue(ReportCommand.ReportOption) is not null)
+            {
+                var (label, width) = (request.Random is null ? "SAE" : "random", (await new SaeService.SaeServiceClient(c.Channel).DescribeAsync(new DescribeRequest { Sae = saeRef }, cancellationToken: ct)).DSae);
+                (values["label"], values["model"], values["width"]) = (label, modelArg, width);
+                ReportCommand.WriteIfAsked(parse, "SAE evaluation", SaeTables.Header + "\n" + SaeTables.Row(label, modelArg, width, r) + "\n", values);
+            }
             return 0;
         }));
         return command;
