@@ -14,6 +14,8 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     ActivationsCommand.Create(),
     ZooCommand.Create(),
     PaperCommand.Create(),
+    ReproduceCommand.Create(),
+    SweepCommand.Create(),
     SaeCommand.Create(),
     EvalCommand.Create(),
 };

@@ -70,7 +70,8 @@ public static class StitchingHosting
         services.AddSingleton(sp => new OperationRunner(
             sp.GetServices<IOperationHandler>(), sp.GetRequiredService<OperationRecords>(), sp.GetRequiredService<ILogger<OperationRunner>>(),
             sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxConcurrentOperations,
-            sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxPendingOperations));
+            sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxPendingOperations,
+            sp.GetRequiredService<IOptions<StitchingOptions>>().Value.MaxConcurrentExperiments));
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<StitchingOptions>>().Value;

@@ -37,6 +37,14 @@ public sealed class StitchingOptions
     /// </summary>
     public string? ActivationsAddress { get; set; }
 
+    /// <summary>Addresses of the stitch, SAE and eval services for the experiments that call them; empty means this host.</summary>
+    public string? StitchAddress { get; set; }
+    public string? SaeAddress { get; set; }
+    public string? EvalAddress { get; set; }
+
+    /// <summary>Experiments orchestrating at once in this host (they hold no compute slot; their stages do); more wait (PENDING).</summary>
+    public int MaxConcurrentExperiments { get; set; } = 4;
+
     /// <summary>Torch device for compute ("cpu", "cuda", "cuda:1").</summary>
     public string Device { get; set; } = "cpu";
 

@@ -15,7 +15,7 @@ public static class HtmlReport
     private static readonly (string Heading, string Section)[] Sections =
     [
         ("Spliced next-token", "splice"), ("SAE evaluation", "sae_eval"), ("SAE transfer", "sae"), ("Probe transfer", "probes"),
-        ("Steering transfer", "steering"), ("Feature-level transfer", "features"),
+        ("Steering transfer", "steering"), ("Feature-level transfer", "features"), ("Points", "points"),
     ];
 
     private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UsePipeTables().UseAutoIdentifiers().Build();

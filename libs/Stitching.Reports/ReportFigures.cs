@@ -33,6 +33,7 @@ public static class ReportFigures
                 figures.Add(ProbeTask(set.S("dataset"), task));
         if (report["steering"] is JsonObject steering && steering.List("conditions").Count > 0) figures.Add(Steering(steering));
         if (report["features"] is JsonObject features && features.List("groups").Count > 0) figures.Add(Features(features));
+        if (report.List("sweep_rows").Any(r => r.List("savings").Count > 0)) figures.Add(SweepSavings(report.List("sweep_rows")));
         return figures;
     }
 
@@ -162,6 +163,18 @@ public static class ReportFigures
             labels.Select((_, i) => i < w.List("savings").Count ? w.List("savings")[i].D("saving") * 100 : double.NaN).ToArray(), (double[]?)null, (double[]?)null)).ToList());
         p.Add.HorizontalLine(0, 1, Colors.Black);
         return Done(p, "sae", "savings", "Relative FLOPs saving of the warm start at each explained-variance threshold (absolute, then fractions of scratch's final EV); a missing bar means one of the runs never reached the threshold.");
+    }
+
+    /// <summary>A sweep's savings: one group per point and width, one bar per threshold.</summary>
+    public static Figure SweepSavings(IReadOnlyList<JsonNode> rows)
+    {
+        var p = NewPlot("FLOPs saved by the warm start across the sweep", "point (width)", "saving (% of scratch's FLOPs)");
+        var first = rows.First(r => r.List("savings").Count > 0).List("savings");
+        var thresholds = first.Select(r => r.B("relative_to_scratch_final") ? $"{r.D("threshold") * 100:F0}% of final" : $"EV {r.D("threshold"):F2}").ToList();
+        var labels = rows.Select(r => $"{r.S("point")} ({r.D("width"):F0})").ToList();
+        GroupedBars(p, labels, thresholds.Select((t, i) => (t, rows.Select(r => i < r.List("savings").Count ? r.List("savings")[i].D("saving") * 100 : double.NaN).ToArray(), (double[]?)null, (double[]?)null)).ToList());
+        p.Add.HorizontalLine(0, 1, Colors.Black);
+        return Done(p, "points", "sweep-savings", "Relative FLOPs saving of the warm start per sweep point and SAE width, at each explained-variance threshold; a missing bar means a run never reached the threshold.");
     }
 
     /// <summary>Histogram over latents of cos(initial decoder row, final decoder row), scratch vs warm.</summary>

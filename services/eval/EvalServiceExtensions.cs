@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Stitching.Core.Operations;
+using Stitching.Eval.Experiments;
 using Stitching.Eval.Features;
 using Stitching.Eval.Operations;
 using Stitching.Eval.Probes;
@@ -18,6 +19,11 @@ public static class EvalServiceExtensions
     public static WebApplicationBuilder AddEvalService(this WebApplicationBuilder builder)
     {
         builder.Services.TryAddSingleton<ActivationsConnection>();
+        builder.Services.TryAddSingleton<ServiceChannels>();
+        builder.Services.AddSingleton<StageLedger>();
+        builder.Services.AddSingleton<ExperimentPlanner>();
+        builder.Services.AddSingleton<ExperimentHandler>();
+        builder.Services.AddSingleton<IOperationHandler>(sp => sp.GetRequiredService<ExperimentHandler>());
         builder.Services.AddSingleton<SaeEvaluator>();
         builder.Services.AddSingleton<ProbeEvaluator>();
         builder.Services.AddSingleton<ProbesHandler>();
@@ -34,6 +40,7 @@ public static class EvalServiceExtensions
     public static WebApplication MapEvalService(this WebApplication app)
     {
         app.MapGrpcService<EvalGrpcService>();
+        app.MapGrpcService<ExperimentsGrpcService>();
         return app;
     }
 }

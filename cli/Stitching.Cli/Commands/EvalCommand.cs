@@ -8,6 +8,8 @@ using Stitching.Contracts.Sae.V1;
 using Stitching.Core.Safetensors;
 using Stitching.Core.Tensors;
 
+using Stitching.Eval.Reports;
+
 namespace Stitching.Cli.Commands;
 
 /// <summary>stitch eval sae: the eval service from the command line (docs/metrics.md "SAE evaluation").</summary>

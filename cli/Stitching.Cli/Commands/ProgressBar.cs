@@ -38,6 +38,14 @@ public sealed class ProgressBar(TextWriter output)
         }
     }
 
+    /// <summary>A line of its own above the bar.</summary>
+    public void Note(string line)
+    {
+        if (_interactive) output.Write($"\r{"",-110}\r");
+        output.WriteLine(line);
+        _lastDraw = TimeSpan.MinValue;
+    }
+
     public void Finish()
     {
         if (_interactive) output.WriteLine();
@@ -47,8 +55,10 @@ public sealed class ProgressBar(TextWriter output)
     private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
 
     /// <summary>Follows an operation to its end with a bar on stderr (phase, tokens/s); returns the final record.</summary>
-    public static async Task<Operation> FollowAsync(ServerConnection c, Operation started, CancellationToken ct)
+    /// <param name="stages">An experiment: print a line per stage as it starts (with the stage's own progress on the bar).</param>
+    public static async Task<Operation> FollowAsync(ServerConnection c, Operation started, CancellationToken ct, bool stages = false)
     {
+        var stage = "";
         var bar = new ProgressBar(Console.Error);
         using var call = new OperationsService.OperationsServiceClient(c.Channel).WatchOperation(new WatchOperationRequest { Id = started.Id }, cancellationToken: ct);
         var last = started;
@@ -56,6 +66,11 @@ public sealed class ProgressBar(TextWriter output)
         {
             last = op;
             var p = op.Progress ?? new OperationProgress();
+            if (stages && p.Message.Length > 0 && p.Message != stage)
+            {
+                stage = p.Message;
+                bar.Note($"{p.Message}{(p.Phase.EndsWith(": reused", StringComparison.Ordinal) ? " (reused)" : "")}");
+            }
             var rate = p.Metrics.TryGetValue("tokens_per_second", out var tps) ? $" {tps:F0} tok/s" : "";
             bar.Update(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0, $"{p.Phase}{rate}", p.EtaSeconds);
         }

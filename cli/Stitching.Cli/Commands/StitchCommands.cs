@@ -11,6 +11,8 @@ using Stitching.Stitch.Fitting;
 using Stitching.Stitch.Matching;
 using Stitching.Stitch.Splice;
 
+using Stitching.Eval.Reports;
+
 namespace Stitching.Cli.Commands;
 
 /// <summary>stitch match | fit | apply | eval-stitch: the stitch service from the command line (paper sections 2-3).</summary>

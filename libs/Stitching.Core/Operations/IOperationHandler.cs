@@ -10,5 +10,10 @@ public interface IOperationHandler
 {
     string Kind { get; }
     bool Resumable => false;
+    /// <summary>
+    /// True for jobs that only start and follow other operations (experiments): they wait for their own slots
+    /// (Stitching:MaxConcurrentExperiments), not for the compute slots their stages need, so they cannot starve them.
+    /// </summary>
+    bool Orchestrates => false;
     Task ExecuteAsync(OperationContext context, CancellationToken cancellationToken);
 }

@@ -22,13 +22,14 @@ public sealed class OperationRunner : IHostedService, IDisposable
     private readonly OperationRecords _records;
     private readonly ILogger<OperationRunner> _log;
     private readonly ConcurrentDictionary<string, Live> _live = new();
-    private readonly SemaphoreSlim _slots;
+    private readonly SemaphoreSlim _slots, _orchestratorSlots;
     private readonly CancellationTokenSource _shutdown = new();
 
     private readonly int _maxPending;
 
-    public OperationRunner(IEnumerable<IOperationHandler> handlers, OperationRecords records, ILogger<OperationRunner> log, int maxConcurrent = 2, int maxPending = 64)
+    public OperationRunner(IEnumerable<IOperationHandler> handlers, OperationRecords records, ILogger<OperationRunner> log, int maxConcurrent = 2, int maxPending = 64, int maxOrchestrating = 4)
     {
+        _orchestratorSlots = new SemaphoreSlim(Math.Max(1, maxOrchestrating));
         _maxPending = Math.Max(1, maxPending);
         _handlers = handlers.ToDictionary(h => h.Kind);
         _records = records;
@@ -143,7 +144,8 @@ public sealed class OperationRunner : IHostedService, IDisposable
         var id = live.Record.Id;
         try
         {
-            await _slots.WaitAsync(ct);
+            var slots = handler.Orchestrates ? _orchestratorSlots : _slots;
+            await slots.WaitAsync(ct);
             try
             {
                 int attempt;
@@ -168,7 +170,7 @@ public sealed class OperationRunner : IHostedService, IDisposable
             }
             finally
             {
-                _slots.Release();
+                slots.Release();
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

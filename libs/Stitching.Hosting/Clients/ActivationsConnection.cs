@@ -22,17 +22,9 @@ namespace Stitching.Hosting.Clients;
 /// </summary>
 public sealed class ActivationsConnection(IServer server, IOptions<StitchingOptions> options, AuthInterceptor auth) : IDisposable
 {
-    private readonly Lazy<GrpcChannel> _channel = new(() => GrpcChannel.ForAddress(Address(server, options.Value), Options(options.Value, auth)));
-
-    /// <summary>With authentication on, service-to-service calls carry the first configured token.</summary>
-    private static GrpcChannelOptions Options(StitchingOptions o, AuthInterceptor auth)
-    {
-        var channel = new GrpcChannelOptions { MaxReceiveMessageSize = o.MaxMessageBytes, MaxSendMessageSize = o.MaxMessageBytes };
-        if (auth.ServiceToken is { } token)
-            channel.HttpHandler = new BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
-        return channel;
-    }
-
+    private readonly Lazy<GrpcChannel> _channel = new(() => GrpcChannel.ForAddress(
+        string.IsNullOrEmpty(options.Value.ActivationsAddress) ? ServiceChannels.OwnAddress(server, ServiceChannels.Activations) : options.Value.ActivationsAddress,
+        ServiceChannels.ChannelOptions(options.Value, auth)));
 
     public ActivationsService.ActivationsServiceClient Client => new(_channel.Value);
 
@@ -126,16 +118,6 @@ public sealed class ActivationsConnection(IServer server, IOptions<StitchingOpti
 
         private static Common.Tensor Ids(int[][] rows) =>
             TensorCodec.ToProto(new HostTensor("token_ids", DType.I32, [rows.Length, rows[0].Length], MemoryMarshal.AsBytes(rows.SelectMany(x => x).ToArray().AsSpan()).ToArray()));
-    }
-
-    private static string Address(IServer server, StitchingOptions o)
-    {
-        if (!string.IsNullOrEmpty(o.ActivationsAddress)) return o.ActivationsAddress;
-        var own = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
-            ?? throw StitchingException.FailedPrecondition("this host has no listening address to reach the activations service on; set Stitching:ActivationsAddress.");
-        // a wildcard bind ("http://+:8080", "http://[::]:8080") is reached through loopback
-        var uri = new Uri(own.Replace("://+", "://localhost").Replace("://*", "://localhost"));
-        return uri.Host is "0.0.0.0" or "[::]" or "::" ? new UriBuilder(uri) { Host = "localhost" }.Uri.ToString().TrimEnd('/') : own;
     }
 
     public void Dispose()

@@ -88,6 +88,20 @@ public sealed class ArtifactsEndpoint(ArtifactStore store, IShardCache cache, IO
                 await responseStream.WriteAsync(chunk, context.CancellationToken);
     }
 
+    public override async Task ReadFile(ReadFileRequest request, IServerStreamWriter<FileChunk> responseStream, ServerCallContext context)
+    {
+        var r = ArtifactIds.Validate(request.Ref);
+        if (string.IsNullOrEmpty(request.File)) throw StitchingException.InvalidArgument("file", "is required: a file name of the artifact's manifest (GetArtifact lists them).");
+        var entry = store.FileEntry(r, request.File);
+        await using var stream = store.OpenRead(r, request.File); // sha256 verified here, before the first chunk
+        stream.Position = 0;
+        var buffer = new byte[1 << 20];
+        var n = await stream.ReadAsync(buffer, context.CancellationToken);
+        await responseStream.WriteAsync(new FileChunk { SizeBytes = entry.SizeBytes, Sha256 = entry.Sha256, Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, n) }, context.CancellationToken);
+        while ((n = await stream.ReadAsync(buffer, context.CancellationToken)) > 0)
+            await responseStream.WriteAsync(new FileChunk { Data = Google.Protobuf.ByteString.CopyFrom(buffer, 0, n) }, context.CancellationToken);
+    }
+
     private static string FileName(string? file, string field)
     {
         if (string.IsNullOrEmpty(file)) return DefaultFile;

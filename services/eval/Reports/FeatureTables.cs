@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Stitching.Contracts.Eval.V1;
 
-namespace Stitching.Cli.Commands;
+namespace Stitching.Eval.Reports;
 
 /// <summary>A FeatureEvaluation as Markdown and as JSON (the report's "features" section, docs/report.md).</summary>
 public static class FeatureTables

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Stitching.Contracts.Eval.V1;
 
-namespace Stitching.Cli.Commands;
+namespace Stitching.Eval.Reports;
 
 /// <summary>An SaeEvaluation as JSON (the keys `stitch eval sae --json` prints; the report's "sae_eval" rows) and as a Table-2 row.</summary>
 public static class SaeTables

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Stitching.Contracts.Eval.V1;
 using P = Stitching.Eval.Probes.ProbeEvaluator;
 
-namespace Stitching.Cli.Commands;
+namespace Stitching.Eval.Reports;
 
 /// <summary>A ProbeEvaluation as Markdown tables and as JSON (the report's "probes" section, docs/report.md).</summary>
 public static class ProbeTables

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Stitching.Contracts.Eval.V1;
 
-namespace Stitching.Cli.Commands;
+namespace Stitching.Eval.Reports;
 
 /// <summary>A SteeringEvaluation as Markdown and as JSON (the report's "steering" section, docs/report.md).</summary>
 public static class SteeringTables

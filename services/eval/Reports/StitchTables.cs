@@ -1,7 +1,7 @@
 using System.Text;
 using Stitching.Contracts.Stitch.V1;
 
-namespace Stitching.Cli.Commands;
+namespace Stitching.Eval.Reports;
 
 /// <summary>Readable text tables for stitch results: SVCCA matrices, fit summaries, the Table-1 CE table.</summary>
 public static class StitchTables
