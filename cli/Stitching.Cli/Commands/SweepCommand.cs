@@ -265,7 +265,7 @@ public static class SweepCommand
             },
         };
         return $"# stitch sweep render: {sweep.Points.Count} points of {sweep.Name}; pod i runs point i (stitch sweep list shows them).\n" +
-            KubernetesYaml.Serialize(configMap) + "---\n" + KubernetesYaml.Serialize(job);
+            KubernetesYaml.Serialize(configMap).TrimEnd() + "\n---\n" + KubernetesYaml.Serialize(job).TrimEnd() + "\n";
     }
 
     private static string Slug(string s) => new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray()).Trim('-');

@@ -135,6 +135,7 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
         _json["stages"] = list;
         _json["ledger"] = new JsonObject { ["total_flops"] = ledger.TotalFlops, ["entries"] = new JsonArray(ledger.Entries.Select(e => (JsonNode)new JsonObject { ["phase"] = e.Phase, ["flops"] = e.Flops, ["seconds"] = e.Seconds, ["artifact"] = e.Artifact }).ToArray()) };
         var clock = Stopwatch.StartNew();
+        Finite(_json);
         var title = $"Stitching report: {a.Name} -> {b.Name}";
         var rendered = ReportWriter.Render(title, _md.ToString(), _json);
         using (var w = store.Create(target))
@@ -156,6 +157,24 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
         }
         stages.Record("report", inputs, target, clock.Elapsed.TotalSeconds);
         return target;
+    }
+
+    /// <summary>JSON has no NaN or infinity: a number that is not finite (an undefined ratio, a fit that failed) becomes null.</summary>
+    private static void Finite(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var key in o.Select(kv => kv.Key).ToList())
+                    if (o[key] is JsonValue v && v.TryGetValue<double>(out var d) && !double.IsFinite(d)) o[key] = null;
+                    else Finite(o[key]);
+                break;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++)
+                    if (a[i] is JsonValue v && v.TryGetValue<double>(out var d) && !double.IsFinite(d)) a[i] = null;
+                    else Finite(a[i]);
+                break;
+        }
     }
 
     private async Task<ExtractResult> ExtractAsync(string stage, CorpusSpec corpus, long tokens, string[] hooksA, string[] hooksB)

@@ -30,8 +30,28 @@ public sealed class ExperimentStages(ServiceChannels channels, StageLedger ledge
     public GrpcChannel Channel(string service) => channels.For(service);
 
     /// <summary>A stage that is one long operation on <paramref name="service"/>, started by <paramref name="start"/>.</summary>
-    public async Task<T> OperationAsync<T>(string name, string service, IMessage inputs, Func<GrpcChannel, Task<Operation>> start,
-        Func<T, Operation, Task<double>>? flops = null) where T : IMessage, new()
+    public Task<T> OperationAsync<T>(string name, string service, IMessage inputs, Func<GrpcChannel, Task<Operation>> start,
+        Func<T, Operation, Task<double>>? flops = null) where T : IMessage, new() => Named(name, service, () => RunOperationAsync(name, service, inputs, start, flops));
+
+    /// <summary>A service's error answer becomes the experiment's, with its status kept and the stage named.</summary>
+    private static async Task<T> Named<T>(string name, string service, Func<Task<T>> stage)
+    {
+        try { return await stage(); }
+        catch (RpcException e) when (e.StatusCode is not (StatusCode.Cancelled or StatusCode.DeadlineExceeded))
+        {
+            var kind = e.StatusCode switch
+            {
+                StatusCode.InvalidArgument => ErrorKind.InvalidArgument, StatusCode.NotFound => ErrorKind.NotFound, StatusCode.AlreadyExists => ErrorKind.AlreadyExists,
+                StatusCode.FailedPrecondition => ErrorKind.FailedPrecondition, StatusCode.ResourceExhausted => ErrorKind.ResourceExhausted,
+                StatusCode.PermissionDenied => ErrorKind.PermissionDenied, StatusCode.Unavailable => ErrorKind.Unavailable, StatusCode.DataLoss => ErrorKind.DataLoss,
+                _ => ErrorKind.Internal,
+            };
+            throw new StitchingException(kind, $"stage {name} ({service} service): {e.Status.Detail}", null, e);
+        }
+    }
+
+    private async Task<T> RunOperationAsync<T>(string name, string service, IMessage inputs, Func<GrpcChannel, Task<Operation>> start,
+        Func<T, Operation, Task<double>>? flops) where T : IMessage, new()
     {
         var key = StageLedger.Key(name, inputs);
         var previous = ledger.Load(key);
@@ -70,8 +90,12 @@ public sealed class ExperimentStages(ServiceChannels channels, StageLedger ledge
     }
 
     /// <summary>A stage that is one unary call.</summary>
-    public async Task<T> CallAsync<T>(string name, string service, IMessage inputs, Func<GrpcChannel, Task<T>> call,
-        Func<T, double>? flops = null, Func<T, IEnumerable<ArtifactRef>>? artifacts = null) where T : IMessage, new()
+    public Task<T> CallAsync<T>(string name, string service, IMessage inputs, Func<GrpcChannel, Task<T>> call,
+        Func<T, double>? flops = null, Func<T, IEnumerable<ArtifactRef>>? artifacts = null) where T : IMessage, new() =>
+        Named(name, service, () => RunCallAsync(name, service, inputs, call, flops, artifacts));
+
+    private async Task<T> RunCallAsync<T>(string name, string service, IMessage inputs, Func<GrpcChannel, Task<T>> call,
+        Func<T, double>? flops, Func<T, IEnumerable<ArtifactRef>>? artifacts) where T : IMessage, new()
     {
         var key = StageLedger.Key(name, inputs);
         if (ledger.Load(key) is { State: StageState.Succeeded } previous) return Reuse<T>(previous);

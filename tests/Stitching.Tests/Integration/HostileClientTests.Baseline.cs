@@ -64,6 +64,18 @@ public partial class HostileClientTests
         Tensor Floats(string name, params long[] shape) => TensorCodec.ToProto(HostTensor.FromFloats(name, new float[shape.Aggregate(1L, (a, b) => a * b)], shape));
         Tensor Ids(params int[] ids) => TensorCodec.ToProto(new HostTensor("token_ids", Stitching.Core.Tensors.DType.I32, [1, ids.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(ids.AsSpan()).ToArray()));
         var tinyA = new ModelSpec { Model = "tiny-a" };
+        var setFile = (await new ArtifactsService.ArtifactsServiceClient(ch).GetArtifactAsync(new GetArtifactRequest { Ref = setA })).Files[0].Name;
+        var experiment = new Stitching.Contracts.Eval.V1.ExperimentSpec
+        {
+            Name = "hostile", ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" },
+            TrainCorpus = new CorpusSpec { Texts = new InlineTexts { Texts = { TinyModels.Documents().Take(20) } } },
+            TestCorpus = new CorpusSpec { Texts = new InlineTexts { Texts = { TinyModels.Documents().Skip(20).Take(5) } } },
+            Context = 16, TrainTokens = 256, TestRows = 4, SpliceRows = 2,
+            Layers = new Stitching.Contracts.Eval.V1.LayerSelection { Rule = "heldout_fvu", LayerA = 1 },
+            Stitch = new Stitching.Contracts.Eval.V1.StitchSettings { AdamSteps = -1 },
+            Sae = new Stitching.Contracts.Eval.V1.SaeSettings { Widths = { 16 }, K = 2, BatchSize = 64, Epochs = 1 },
+            Evaluations = { "splice" },
+        };
         return
         [
             ("ListModels", new ListModelsRequest()),
@@ -131,6 +143,9 @@ public partial class HostileClientTests
                 ModelA = tinyA, ModelB = new ModelSpec { Model = "tiny-b" }, SaeA = sae, SaeTransferred = transferred, Stitch = stitch,
                 MaxTokens = 256, Context = 32, Sentences = 2, Rewrites = 2, MinActive = 2, Seed = 1,
             }),
+            ("ReadFile", new ReadFileRequest { Ref = setA, File = setFile }),
+            ("PlanExperiment", new Stitching.Contracts.Eval.V1.RunExperimentRequest { Spec = experiment }),
+            ("RunExperiment", new Stitching.Contracts.Eval.V1.RunExperimentRequest { Spec = experiment }),
             ("EvaluateSae", new Stitching.Contracts.Eval.V1.EvaluateSaeRequest { Model = tinyA, Sae = sae, Hook = "blocks.1.hook_resid_pre", TokenIds = Ids(5, 6, 7, 8), BatchSize = 2 }),
         ];
     }

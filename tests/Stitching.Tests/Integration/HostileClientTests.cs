@@ -200,7 +200,7 @@ public partial class HostileClientTests(ITestOutputHelper output)
     private static readonly Dictionary<string, (string Service, MethodDescriptor Method)> Methods = new[]
         {
             ActivationsReflection.Descriptor, ArtifactsReflection.Descriptor, OperationsReflection.Descriptor,
-            ServerInfoReflection.Descriptor, SaeReflection.Descriptor, StitchReflection.Descriptor, Stitching.Contracts.Eval.V1.EvalReflection.Descriptor,
+            ServerInfoReflection.Descriptor, SaeReflection.Descriptor, StitchReflection.Descriptor, Stitching.Contracts.Eval.V1.EvalReflection.Descriptor, Stitching.Contracts.Eval.V1.ExperimentReflection.Descriptor,
         }
         .SelectMany(d => d.Services).SelectMany(s => s.Methods.Select(m => (s.FullName, m)))
         .ToDictionary(x => x.m.Name, x => (x.FullName, x.m));
