@@ -27,6 +27,7 @@ from stitching.common.v1 import operations_pb2, operations_pb2_grpc
 from stitching.common.v1 import server_info_pb2, server_info_pb2_grpc
 from stitching.common.v1 import tensor_pb2
 from stitching.eval.v1 import eval_pb2, eval_pb2_grpc
+from stitching.eval.v1 import experiment_pb2, experiment_pb2_grpc
 from stitching.sae.v1 import sae_pb2_grpc
 from stitching.stitch.v1 import stitch_pb2_grpc
 from ._auth import Bearer
@@ -210,7 +211,9 @@ class Client:
             stitch=stitch_pb2_grpc.StitchServiceStub(c),
             sae=sae_pb2_grpc.SaeServiceStub(c),
             eval=eval_pb2_grpc.EvalServiceStub(c),
+            experiments=experiment_pb2_grpc.ExperimentsServiceStub(c),
         )
+        self.experiments = Experiments(self)
 
     def evaluate_sae(self, model, sae: str, token_ids, *, hook: str = "", batch_size: int = 0,
                      timeout: float | None = None) -> eval_pb2.SaeEvaluation:
@@ -301,6 +304,18 @@ class Client:
 
     def cancel(self, id: str) -> operations_pb2.Operation:
         return self.stub.operations.CancelOperation(operations_pb2.CancelOperationRequest(id=id), timeout=self.timeout)
+
+    def read_file(self, kind: str, id: str, file: str) -> bytes:
+        """The bytes of one file of an artifact (verified by the server against the manifest's sha256, and here again)."""
+        import hashlib
+        parts, digest = [], None
+        for chunk in self.stub.artifacts.ReadFile(artifacts_pb2.ReadFileRequest(ref=artifacts_pb2.ArtifactRef(kind=kind, id=id), file=file), timeout=self.timeout):
+            digest = digest or chunk.sha256
+            parts.append(chunk.data)
+        data = b"".join(parts)
+        if digest and hashlib.sha256(data).hexdigest() != digest:
+            raise StitchingError(f"{kind}/{id}/{file}: received bytes do not match the manifest's sha256")
+        return data
 
 
     # --- activations: models, tokenizers, forward, generate, extract ---------------------------
@@ -408,6 +423,71 @@ class Client:
                 parts.setdefault(header.name, []).append(arr)
                 header = None
         return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+@dataclass
+class ExperimentRun:
+    """A finished experiment: its operation, its result (stages, FLOP ledger), and its report parsed."""
+    operation: operations_pb2.Operation
+    result: experiment_pb2.ExperimentResult
+    report: dict
+    markdown: str
+
+
+class Experiments:
+    """``client.experiments``: the paper's method on a model pair as one server operation (docs/experiments.md).
+
+    A spec is an ``ExperimentSpec`` message, a dict in its JSON form (snake_case keys), or a path to a .json file
+    (or .yaml when PyYAML is installed).
+    """
+
+    def __init__(self, client: "Client"):
+        self._c = client
+
+    @staticmethod
+    def spec(spec) -> experiment_pb2.ExperimentSpec:
+        from google.protobuf import json_format
+        import json
+        if isinstance(spec, experiment_pb2.ExperimentSpec):
+            return spec
+        if isinstance(spec, (str, os.PathLike)):
+            text = open(spec, encoding="utf-8").read()
+            if str(spec).endswith((".yaml", ".yml")):
+                import yaml  # PyYAML (Debian: python3-yaml)
+                spec = yaml.safe_load(text)
+            else:
+                spec = json.loads(text)
+            spec = spec.get("experiment", spec)
+        return json_format.ParseDict(spec, experiment_pb2.ExperimentSpec())
+
+    def plan(self, spec) -> experiment_pb2.ExperimentPlan:
+        """The dry run: models found or missing, layers, FLOPs, activation-cache bytes, peak memory, problems."""
+        return self._c.stub.experiments.PlanExperiment(experiment_pb2.RunExperimentRequest(spec=self.spec(spec)), timeout=self._c.timeout)
+
+    def start(self, spec) -> operations_pb2.Operation:
+        """Starts (or joins the running twin of) an experiment; returns its operation at once."""
+        return self._c.stub.experiments.RunExperiment(experiment_pb2.RunExperimentRequest(spec=self.spec(spec)), timeout=self._c.timeout)
+
+    def run(self, spec, *, progress=None) -> ExperimentRun:
+        """Runs an experiment to its end. ``progress``: a callable given every operation update, or True to print a
+        line per stage to stderr. Raises StitchingError when it fails."""
+        import json
+        import sys
+        op = self.start(spec)
+        last_stage = None
+        for op in self._c.watch(op.id):
+            if callable(progress):
+                progress(op)
+            elif progress and op.progress.message and op.progress.message != last_stage:
+                last_stage = op.progress.message
+                print(f"{op.progress.message} ({op.progress.phase})", file=sys.stderr)
+        if op.state != operations_pb2.OPERATION_STATE_SUCCEEDED:
+            raise StitchingError(f"experiment {op.id} ended {state_name(op)}: {op.error.code} {op.error.message}")
+        result = experiment_pb2.ExperimentResult()
+        op.result.Unpack(result)
+        report = json.loads(self._c.read_file(result.report.kind, result.report.id, "report.json"))
+        markdown = self._c.read_file(result.report.kind, result.report.id, "report.md").decode("utf-8")
+        return ExperimentRun(op, result, report, markdown)
 
 
 def state_name(op: operations_pb2.Operation) -> str:

@@ -38,14 +38,14 @@ public sealed class ExperimentPlanner(ServiceChannels channels)
         plan.Models.Add(b);
         if (a.Width == 0 || b.Width == 0)
         {
-            plan.LayerA = s.Layers.HasLayerA ? s.Layers.LayerA : -1;
-            plan.LayerB = s.Layers.HasLayerB ? s.Layers.LayerB : -1;
+            plan.LayerA = s.Layers.LayerA is not null ? s.Layers.LayerA!.Value : -1;
+            plan.LayerB = s.Layers.LayerB is not null ? s.Layers.LayerB!.Value : -1;
             plan.LayerNote = "unknown: a model's shape is unknown, so nothing is estimated";
             return plan;
         }
-        plan.LayerA = s.Layers.HasLayerA ? s.Layers.LayerA : a.Layers < 2 ? 0 : Math.Max(1, a.Layers / 2);
-        plan.LayerB = s.Layers.HasLayerB ? s.Layers.LayerB : -1;
-        plan.LayerNote = s.Layers.HasLayerB ? "both given" : $"A's layer {(s.Layers.HasLayerA ? "given" : "the middle")}; B's chosen by rule {s.Layers.Rule} after extraction";
+        plan.LayerA = s.Layers.LayerA is not null ? s.Layers.LayerA!.Value : a.Layers < 2 ? 0 : Math.Max(1, a.Layers / 2);
+        plan.LayerB = s.Layers.LayerB is not null ? s.Layers.LayerB!.Value : -1;
+        plan.LayerNote = s.Layers.LayerB is not null ? "both given" : $"A's layer {(s.Layers.LayerA is not null ? "given" : "the middle")}; B's chosen by rule {s.Layers.Rule} after extraction";
         if (plan.LayerA >= a.Layers) plan.Problems.Add($"spec.layers.layer_a: {plan.LayerA} is not below A's {a.Layers} layers.");
         if (plan.LayerB >= b.Layers) plan.Problems.Add($"spec.layers.layer_b: {plan.LayerB} is not below B's {b.Layers} layers.");
 
@@ -55,7 +55,7 @@ public sealed class ExperimentPlanner(ServiceChannels channels)
         void Stage(string name, string service, double flops, long tokens) => plan.Stages.Add(new PlannedStage { Name = name, Service = service, Flops = flops, Tokens = tokens });
         Stage("extract.train", ServiceChannels.Activations, Forward(a, trainTokens) + Forward(b, trainTokens), trainTokens);
         Stage("extract.test", ServiceChannels.Activations, Forward(a, testTokens) + Forward(b, testTokens), testTokens);
-        var fixedLayers = s.Layers.HasLayerA && s.Layers.HasLayerB;
+        var fixedLayers = s.Layers.LayerA is not null && s.Layers.LayerB is not null;
         if (!fixedLayers) Stage("match", ServiceChannels.Stitch, 0, Math.Min(trainTokens, 65536));
         Stage("fit.lstsq", ServiceChannels.Stitch, Flops.StitchStatistics(trainTokens, a.Width, b.Width) + Flops.CholeskySolve(a.Width, b.Width) + Flops.CholeskySolve(b.Width, a.Width), trainTokens);
         if (s.Stitch.AdamSteps > 0) Stage("fit.adam", ServiceChannels.Stitch, s.Stitch.AdamSteps * Flops.AdamStitchStep(4096, a.Width, b.Width, true), s.Stitch.AdamSteps * 4096);

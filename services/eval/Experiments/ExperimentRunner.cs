@@ -42,7 +42,7 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
     public static int CountStages(ExperimentSpec s)
     {
         var widths = Math.Max(1, s.Sae.Widths.Count + s.Sae.WidthMultiples.Count);
-        var n = 2 + (s.Layers.HasLayerA && s.Layers.HasLayerB ? 0 : 1) + 1 + (s.Stitch.AdamSteps > 0 ? 1 : 0) + widths * 6 + 1;
+        var n = 2 + (s.Layers.LayerA is not null && s.Layers.LayerB is not null ? 0 : 1) + 1 + (s.Stitch.AdamSteps > 0 ? 1 : 0) + widths * 6 + 1;
         if (s.Evaluations.Contains("splice")) n += 1;
         if (s.Evaluations.Contains("sae_eval")) n += widths * 4;
         if (s.Evaluations.Contains("probes")) n += s.Probes.Count;
@@ -62,7 +62,7 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
         _json["experiment"] = new JsonObject { ["name"] = s.Name, ["spec_hash"] = hash, ["spec"] = ExperimentSpecs.ToJson(s) };
 
         // Matching needs every layer's stream; with both layers given only the two stitch points are extracted.
-        var fixedLayers = s.Layers.HasLayerA && s.Layers.HasLayerB;
+        var fixedLayers = s.Layers.LayerA is not null && s.Layers.LayerB is not null;
         string[] Pre(ModelInfo m, int? only) => only is { } l ? [$"blocks.{l}.hook_resid_pre"] : Enumerable.Range(0, m.Layers).Select(l => $"blocks.{l}.hook_resid_pre").ToArray();
         int? onlyA = fixedLayers ? s.Layers.LayerA : null, onlyB = fixedLayers ? s.Layers.LayerB : null;
         if (onlyA >= a.Layers) throw StitchingException.InvalidArgument("spec.layers.layer_a", $"{onlyA} is not below A's {a.Layers} layers.");
@@ -198,9 +198,9 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
 
     private (int, int) Given()
     {
-        Say($"## Layer matching\n\nBoth layers given: A layer {s.Layers.LayerA} -> B layer {s.Layers.LayerB}; only these streams were extracted, and no matching ran.\n");
-        _json["matching"] = new JsonObject { ["chosen_by"] = "given", ["hook_a"] = $"blocks.{s.Layers.LayerA}.hook_resid_pre" };
-        return (s.Layers.LayerA, s.Layers.LayerB);
+        Say($"## Layer matching\n\nBoth layers given: A layer {s.Layers.LayerA!.Value} -> B layer {s.Layers.LayerB!.Value}; only these streams were extracted, and no matching ran.\n");
+        _json["matching"] = new JsonObject { ["chosen_by"] = "given", ["hook_a"] = $"blocks.{s.Layers.LayerA!.Value}.hook_resid_pre" };
+        return (s.Layers.LayerA!.Value, s.Layers.LayerB!.Value);
     }
 
     private async Task<(int LayerA, int LayerB)> MatchAsync(ModelInfo a, ExtractResult train)
@@ -212,10 +212,10 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
             IncludeEmbeddings = a.Layers < 2,
         };
         var match = await stages.CallAsync("match", S.Stitch, request, ch => new StitchService.StitchServiceClient(ch).MatchLayersAsync(request, cancellationToken: ct).ResponseAsync);
-        var layerA = s.Layers.HasLayerA ? s.Layers.LayerA : a.Layers < 2 ? 0 : Math.Max(1, a.Layers / 2);
+        var layerA = s.Layers.LayerA is not null ? s.Layers.LayerA!.Value : a.Layers < 2 ? 0 : Math.Max(1, a.Layers / 2);
         var rowA = match.HooksA.IndexOf($"blocks.{layerA}.hook_resid_pre");
         if (rowA < 0) throw StitchingException.InvalidArgument("spec.layers.layer_a", $"{layerA}: A has no candidate hook blocks.{layerA}.hook_resid_pre (candidates: {string.Join(", ", match.HooksA)}).");
-        var layerB = s.Layers.HasLayerB ? s.Layers.LayerB : int.Parse(match.HooksB[match.BestB[rowA]].Split('.')[1]);
+        var layerB = s.Layers.LayerB is not null ? s.Layers.LayerB!.Value : int.Parse(match.HooksB[match.BestB[rowA]].Split('.')[1]);
         if (!match.HooksB.Contains($"blocks.{layerB}.hook_resid_pre")) throw StitchingException.InvalidArgument("spec.layers.layer_b", $"{layerB}: B has no hook blocks.{layerB}.hook_resid_pre.");
         string Table(string title, IReadOnlyList<double> values, bool star) => $"{title}:\n\n```\n{StitchTables.Matrix(match.HooksA, match.HooksB, values, star ? match.BestB : null)}\n```\n";
         Say($"## Layer matching ({match.Tokens} non-special tokens strided across the training set; halves by token id: {match.FitTokens} fit / {match.HeldoutTokens} held out; " +
@@ -225,7 +225,7 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
         Say(Table("Held-out least-squares FVU B->A", match.FvuDown, false));
         Say(Table("In-sample SVCCA (the paper's criterion)", match.Svcca, match.Rule == "svcca"));
         Say(Table("Linear CKA", match.Cka, false));
-        Say($"Stitch point: A layer {layerA}{(s.Layers.HasLayerA ? " (given)" : " (middle)")} -> B layer {layerB}{(s.Layers.HasLayerB ? " (given)" : $" (rule {match.Rule})")}.\n");
+        Say($"Stitch point: A layer {layerA}{(s.Layers.LayerA is not null ? " (given)" : " (middle)")} -> B layer {layerB}{(s.Layers.LayerB is not null ? " (given)" : $" (rule {match.Rule})")}.\n");
         var criteria = new JsonObject();
         for (var j = 0; j < match.HooksB.Count; j++)
         {
@@ -237,7 +237,7 @@ public sealed class ExperimentRunner(ArtifactStore store, ExperimentStages stage
         }
         _json["matching"] = new JsonObject
         {
-            ["criteria"] = criteria, ["chosen_by"] = s.Layers.HasLayerB ? "given" : match.Rule, ["hook_a"] = match.HooksA[rowA],
+            ["criteria"] = criteria, ["chosen_by"] = s.Layers.LayerB is not null ? "given" : match.Rule, ["hook_a"] = match.HooksA[rowA],
             ["tokens"] = match.Tokens, ["fit_tokens"] = match.FitTokens, ["heldout_tokens"] = match.HeldoutTokens, ["svcca_variance"] = match.SvccaVariance,
         };
         return (layerA, layerB);

@@ -101,8 +101,8 @@ public static partial class ExperimentSpecs
         s.Layers ??= new LayerSelection();
         if (string.IsNullOrEmpty(s.Layers.Rule)) s.Layers.Rule = Rules[0];
         if (!Rules.Contains(s.Layers.Rule)) throw StitchingException.InvalidArgument("spec.layers.rule", $"'{Check.Shorten(s.Layers.Rule)}' is not a rule; use one of {string.Join(", ", Rules)}.");
-        if (s.Layers.HasLayerA) Check.InRange(s.Layers.LayerA, 0, 1024, "spec.layers.layer_a");
-        if (s.Layers.HasLayerB) Check.InRange(s.Layers.LayerB, 0, 1024, "spec.layers.layer_b");
+        if (s.Layers.LayerA is not null) Check.InRange(s.Layers.LayerA!.Value, 0, 1024, "spec.layers.layer_a");
+        if (s.Layers.LayerB is not null) Check.InRange(s.Layers.LayerB!.Value, 0, 1024, "spec.layers.layer_b");
         s.Stitch ??= new StitchSettings();
         if (s.Stitch.AdamSteps == 0) s.Stitch.AdamSteps = DefaultAdamSteps;
         Check.InRange(s.Stitch.AdamSteps, -1, 1L << 24, "spec.stitch.adam_steps", "0 = default 2000, -1 skips the Adam stitch");

@@ -28,9 +28,9 @@ public class ExperimentSpecTests
         Assert.Equal("tiny-b", y.ModelB.Model);
         Assert.Equal(32, y.Context);
         Assert.Equal(4096, y.TrainTokens);
-        Assert.True(y.Layers.HasLayerA);
+        Assert.True(y.Layers.LayerA is not null);
         Assert.Equal(1, y.Layers.LayerA);
-        Assert.False(y.Layers.HasLayerB);
+        Assert.False(y.Layers.LayerB is not null);
         Assert.Equal([64, 96], y.Sae.Widths);
         Assert.Equal(3e-3, y.Sae.Lr);
         var j = ExperimentSpecs.Parse(ExperimentSpecs.ToJson(y).ToJsonString());

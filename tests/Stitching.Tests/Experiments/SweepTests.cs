@@ -33,7 +33,7 @@ public class SweepTests(ITestOutputHelper output)
         Assert.Equal(["small", "same", "b"], listed.Points.Select(p => p.Name));
         Assert.Equal([2, 4, 4], listed.Points.Select(p => p.Spec.Sae.K));
         Assert.Equal("c", listed.Points[2].Spec.ModelB.Model);
-        Assert.True(listed.Points[2].Spec.Layers.HasLayerB);
+        Assert.True(listed.Points[2].Spec.Layers.LayerB is not null);
         Assert.Equal("file/same", listed.Points[1].Spec.Name);
 
         var single = Sweeps.Parse("model_a: {model: a}\nmodel_b: {model: b}\n", "one");

@@ -86,4 +86,33 @@ with Client(sys.argv[1], token="py-secret") as c:
         Assert.Contains("tokens 24", output);
         Assert.Matches(@"l0 [0-4](\.\d+)? ", output);
     }
+
+    [Fact]
+    public async Task Python_client_plans_and_runs_an_experiment_and_reads_its_report()
+    {
+        await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        var root = Python.RepoRoot();
+        Python.RunProgram("/bin/bash", Path.Combine(root, "clients", "python", "generate.sh"));
+        using var dir = new TempDir("py-experiment");
+        var spec = Stitching.Tests.Experiments.ExperimentRunTests.TinySpec();
+        spec.Evaluations.Clear();
+        spec.Evaluations.Add("splice");
+        var file = Path.Combine(dir.Path, "spec.json");
+        File.WriteAllText(file, Google.Protobuf.JsonFormatter.Default.Format(spec));
+        var address = new Uri(server.Server.Address);
+        var output = Python.RunProgram(Python.Exe, Path.Combine(root, "clients", "python", "examples", "experiment.py"), $"{address.Host}:{address.Port}", file);
+        Assert.EndsWith("ok", output.Trim());
+
+        // What Python printed is what the server's own record and report say.
+        var id = Regex.Match(output, @"experiment (op-\S+):").Groups[1].Value;
+        var op = await new OperationsService.OperationsServiceClient(server.Channel).GetOperationAsync(new GetOperationRequest { Id = id });
+        var result = op.Result.Unpack<Stitching.Contracts.Eval.V1.ExperimentResult>();
+        Assert.Contains($"{result.Stages.Count} stages, report {result.Report.Id}", output);
+        Assert.Equal(result.Ledger.TotalFlops, double.Parse(Regex.Match(output, @"ledger (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        var store = server.Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>();
+        var report = System.Text.Json.Nodes.JsonNode.Parse(store.ReadAllBytes(result.Report, "report.json"))!;
+        var fvu = report["sae"]![0]!["source_fvu"]!.GetValue<double>();
+        var printed = double.Parse(Regex.Match(output, @"source_fvu (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(fvu, printed);
+    }
 }
