@@ -23,9 +23,11 @@ public static class ExtractCommand
         var shard = new Option<long>("--shard-tokens") { Description = "Tokens per shard file.", DefaultValueFactory = _ => 65536 };
         var dtype = new Option<string>("--dtype") { Description = "Model dtype: float32, bfloat16.", DefaultValueFactory = _ => "float32" };
         var detach = new Option<bool>("--detach") { Description = "Print the operation id and return at once." };
+        var slices = new Option<int>("--slices") { Description = "Extract one of N slices of the set (one per pod of a Kubernetes Indexed Job); the last slice to finish composes the set." };
+        var sliceIndex = new Option<int?>("--slice-index") { Description = "The slice to extract, 0 to N-1 (default: $JOB_COMPLETION_INDEX)." };
         var command = new Command("extract", "Extract activations of a corpus into the store (reuses identical earlier extractions).")
         {
-            models, hooks, textFiles, jsonl, textField, corpus, context, maxTokens, maxDocs, bos, batch, shard, dtype, detach,
+            models, hooks, textFiles, jsonl, textField, corpus, context, maxTokens, maxDocs, bos, batch, shard, dtype, detach, slices, sliceIndex,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -33,8 +35,11 @@ public static class ExtractCommand
             {
                 Corpus = Corpus(parse.GetValue(textFiles), parse.GetValue(jsonl), parse.GetValue(textField)!, parse.GetValue(corpus)),
                 Tokens = new TokenSetSpec { ContextLength = parse.GetValue(context), MaxTokens = parse.GetValue(maxTokens), BosPolicy = ParseBos(parse.GetValue(bos)!) },
-                BatchSize = parse.GetValue(batch), ShardTokens = parse.GetValue(shard),
+                BatchSize = parse.GetValue(batch), ShardTokens = parse.GetValue(shard), SliceCount = parse.GetValue(slices),
             };
+            if (request.SliceCount > 1)
+                request.SliceIndex = parse.GetValue(sliceIndex) ?? (int.TryParse(Environment.GetEnvironmentVariable("JOB_COMPLETION_INDEX"), out var e) ? e
+                    : throw new ArgumentException("--slice-index: give it, or run in a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)."));
             request.Corpus.MaxDocuments = parse.GetValue(maxDocs);
             var modelNames = parse.GetValue(models)!;
             var hookLists = parse.GetValue(hooks)!;
@@ -53,7 +58,8 @@ public static class ExtractCommand
             var result = done.Result.Unpack<ExtractResult>();
             Console.WriteLine($"token set  {result.TokenSet.Kind}/{result.TokenSet.Id}: {result.Rows} rows, {result.Tokens} tokens");
             for (var i = 0; i < result.ActivationSets.Count; i++)
-                Console.WriteLine($"{modelNames[i]}: {result.ActivationSets[i].Kind}/{result.ActivationSets[i].Id}{(result.Reused[i] ? " (reused)" : "")}");
+                Console.WriteLine($"{modelNames[i]}: {result.ActivationSets[i].Kind}/{result.ActivationSets[i].Id}{(result.Reused[i] ? " (reused)" : "")}" +
+                    $"{(i < result.Complete.Count && !result.Complete[i] ? $" (slice {request.SliceIndex} of {request.SliceCount} stored; the set is composed when every slice is in)" : "")}");
             return 0;
         }));
         return command;

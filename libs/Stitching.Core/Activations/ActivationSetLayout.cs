@@ -37,7 +37,7 @@ public static class ActivationSetLayout
     }
 
     /// <summary>Writes what <see cref="Describe"/> reads (the writing half).</summary>
-    internal static void Write(ArtifactManifest m, ActivationSetInfo info)
+    public static void Write(ArtifactManifest m, ActivationSetInfo info)
     {
         m.Metadata["model"] = info.Model;
         m.Metadata["model_path"] = info.ModelPath;

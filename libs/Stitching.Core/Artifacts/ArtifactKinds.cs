@@ -5,6 +5,8 @@ public static class ArtifactKinds
 {
     public const string TokenSet = "token-set";
     public const string ActivationSet = "activation-set";
+    /// <summary>One slice of an ActivationSet extracted apart (ExtractRequest.slice_count > 1); removed once the set is composed.</summary>
+    public const string ActivationSlice = "activation-slice";
     public const string Stitch = "stitch";
     public const string Sae = "sae";
     public const string SaeCheckpoint = "sae-checkpoint";

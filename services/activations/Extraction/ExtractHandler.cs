@@ -50,11 +50,12 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         double flops = 0;
         for (var i = 0; i < request.Models.Count; i++)
         {
-            var (asRef, reused, spent) = await ActivationSetAsync(request, i, entries[i], tokenSetRef, tokens, context, flops, ct);
+            var (asRef, reused, spent, complete) = await ActivationSetAsync(request, i, entries[i], tokenSetRef, tokens, context, flops, ct);
             flops += spent;
             result.ActivationSets.Add(asRef);
             result.Reused.Add(reused);
-            context.AddOutput(asRef);
+            result.Complete.Add(complete);
+            if (complete) context.AddOutput(asRef);
         }
         context.Report(new OperationProgress { Phase = "done", Tokens = tokens.Tokens * request.Models.Count, Flops = flops });
         context.SetResult(result);
@@ -62,6 +63,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
 
     public const int MaxContext = 1 << 15, MaxModels = 16;
     public const long MaxShardTokens = 1 << 24;
+    public const int MaxSlices = 4096;
 
     /// <summary>
     /// Everything about a request that can be checked before work starts (the RPC runs it too, so a bad
@@ -80,6 +82,8 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         if (spec.ContextLength is > 0 and < 2) throw StitchingException.InvalidArgument("tokens.context_length", "must be at least 2.");
         Check.NonNegative(spec.MaxTokens, "tokens.max_tokens", "0 = the whole corpus");
         Check.Defined(spec.BosPolicy, "tokens.bos_policy");
+        Check.InRange(r.SliceCount, 0, MaxSlices, "slice_count", "slices of the set extracted apart; 0 or 1 = the whole set");
+        Check.InRange(r.SliceIndex, 0, Math.Max(0, r.SliceCount - 1), "slice_index", $"the slice this request extracts, 0 to slice_count - 1 ({Math.Max(0, r.SliceCount - 1)})");
         var entries = new List<CatalogEntry>();
         for (var i = 0; i < r.Models.Count; i++)
         {
@@ -135,7 +139,11 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         ["documents"] = documents.ToString(), ["tokenizer_sha256"] = tokenizerHash, ["bos_policy"] = spec.BosPolicy.ToString(),
     };
 
-    private async Task<(ArtifactRef Ref, bool Reused, double Flops)> ActivationSetAsync(ExtractRequest request, int index, CatalogEntry entry,
+    /// <summary>
+    /// One model's ActivationSet, or this request's slice of it: slice i of N takes whole shards [i S / N, (i + 1) S / N)
+    /// of the set's S shards, written under their own shard numbers. Unsliced (N = 1) the one slice is the set.
+    /// </summary>
+    private async Task<(ArtifactRef Ref, bool Reused, double Flops, bool Complete)> ActivationSetAsync(ExtractRequest request, int index, CatalogEntry entry,
         ArtifactRef tokenSetRef, TokenSetRows tokens, OperationContext context, double flopsBefore, CancellationToken ct)
     {
         var mh = request.Models[index];
@@ -149,7 +157,14 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         var hooks = mh.Hooks.Select((h, j) => model.ParseHook(h, $"models[{index}].hooks[{j}]")).Distinct().ToList();
         var identity = $"{tokenSetRef.Id}|{fingerprint}|{dtype}|{string.Join(",", hooks.Select(h => h.ToString()))}|{shardRows}";
         var r = new ArtifactRef { Kind = ActivationSetLayout.Kind, Id = ContentIds.Of("as-", identity) };
-        if (store.Exists(r)) return (r, true, 0);
+        if (store.Exists(r)) return (r, true, 0, true);
+        var count = Math.Max(1, request.SliceCount);
+        var totalShards = (int)((tokens.Rows + shardRows - 1) / shardRows);
+        var firstShard = (int)((long)request.SliceIndex * totalShards / count);
+        var endShard = (int)((long)(request.SliceIndex + 1) * totalShards / count);
+        var sliceRef = count == 1 ? r : SliceRef(r, request.SliceIndex, count);
+        if (count > 1 && store.Exists(sliceRef)) return await ComposeAsync(r, count, totalShards, true, ct);
+        var (firstRow, endRow) = ((long)firstShard * shardRows, Math.Min(tokens.Rows, (long)endShard * shardRows));
 
         using var activity = telemetry.Source.StartActivity("activations.extract");
         activity?.SetTag(StitchingTelemetry.ModelAttribute, entry.Name);
@@ -159,15 +174,15 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         blocks = Math.Min(blocks, model.Layers);
         var width = model.Width;
         var context0 = tokens.Context;
-        using var writer = store.Create(r);
-        var set = new ActivationSetWriter(writer);
+        using var writer = store.Create(sliceRef);
+        var set = new ActivationSetWriter(writer, firstShard);
         var shard = new ShardBuffer(hooks.Select(h => h.ToString()).ToList(), shardRows, context0, width);
         var clock = Stopwatch.StartNew();
         double flops = 0;
-        for (long row = 0; row < tokens.Rows;)
+        for (long row = firstRow; row < endRow;)
         {
             ct.ThrowIfCancellationRequested();
-            var rows = (int)Math.Min(Math.Min(batch, tokens.Rows - row), shardRows - shard.Rows);
+            var rows = (int)Math.Min(Math.Min(batch, endRow - row), shardRows - shard.Rows);
             var (rowIds, rowSpecial) = tokens.Read(row, rows);
             await worker.RunAsync(() =>
             {
@@ -182,29 +197,78 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
             telemetry.AddFlops(spent, activity);
             if (shard.Full) WriteShard(set, shard);
             row += rows;
-            var done = row;
+            var done = row - firstRow;
             context.Report(new OperationProgress
             {
-                Phase = $"extract {entry.Name} ({index + 1}/{request.Models.Count})", Step = done, TotalSteps = tokens.Rows,
+                Phase = $"extract {entry.Name} ({index + 1}/{request.Models.Count}){(count > 1 ? $", slice {request.SliceIndex + 1} of {count}" : "")}", Step = done, TotalSteps = endRow - firstRow,
                 Tokens = (long)done * context0, Flops = flopsBefore + flops,
-                EtaSeconds = clock.Elapsed.TotalSeconds / done * (tokens.Rows - done),
+                EtaSeconds = clock.Elapsed.TotalSeconds / done * (endRow - firstRow - done),
                 Metrics = { ["tokens_per_second"] = done * context0 / Math.Max(1e-9, clock.Elapsed.TotalSeconds) },
             });
         }
         if (shard.Rows > 0) WriteShard(set, shard);
-        var m = set.Describe(new ActivationSetInfo(r.Id, entry.Name, entry.Path, fingerprint, dtype, hooks.Select(h => h.ToString()).ToList(),
-            tokenSetRef.Id, context0, width, set.Shards, tokens.Tokens));
+        var sliceTokens = (endRow - firstRow) * context0;
+        var info = new ActivationSetInfo(r.Id, entry.Name, entry.Path, fingerprint, dtype, hooks.Select(h => h.ToString()).ToList(), tokenSetRef.Id, context0, width, set.Shards, tokens.Tokens);
+        var m = set.Describe(info);
         m.SpecJson = identity;
         m.Metrics["flops"] = flops;
         m.Metrics["seconds"] = clock.Elapsed.TotalSeconds;
-        m.Ledger = FlopLedger.Of(new LedgerEntry(FlopLedger.Extract, flops, tokens.Tokens, clock.Elapsed.TotalSeconds, r.Display())).ToProto();
-        m.Metrics["tokens_per_second"] = tokens.Tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-        activity?.SetTag(StitchingTelemetry.TokensAttribute, tokens.Tokens);
-        telemetry.TokensCounter.Add(tokens.Tokens);
-        if (!CommitOrReuse(writer)) return (r, true, flops);
+        m.Ledger = FlopLedger.Of(new LedgerEntry(FlopLedger.Extract, flops, sliceTokens, clock.Elapsed.TotalSeconds, r.Display())).ToProto();
+        m.Metrics["tokens_per_second"] = sliceTokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        activity?.SetTag(StitchingTelemetry.TokensAttribute, sliceTokens);
+        telemetry.TokensCounter.Add(sliceTokens);
+        if (count > 1)
+        {
+            m.Metadata["first_shard"] = firstShard.ToString();
+            m.Metadata["slice"] = $"{request.SliceIndex}/{count}";
+            CommitOrReuse(writer);
+            log.LogInformation("extracted slice {Slice} of {Count} ({Tokens} tokens, shards {First}-{End}) of {Set}", request.SliceIndex, count, sliceTokens, firstShard, endShard - 1, r.Id);
+            var composed = await ComposeAsync(r, count, totalShards, false, ct);
+            return composed with { Flops = flops };
+        }
+        if (!CommitOrReuse(writer)) return (r, true, flops, true);
         log.LogInformation("extracted {Tokens} tokens x {Hooks} hooks of {Model} into {Ref} in {Seconds:F1} s", tokens.Tokens, hooks.Count, entry.Name, r.Id, clock.Elapsed.TotalSeconds);
         for (var s = 0; s < set.Shards; s++) await cache.GetFileAsync(r, ActivationSetLayout.ShardFile(s), ct); // offer to the cache
-        return (r, false, flops);
+        return (r, false, flops, true);
+    }
+
+    private static ArtifactRef SliceRef(ArtifactRef set, int index, int count) => new() { Kind = ArtifactKinds.ActivationSlice, Id = $"{set.Id}-s{index}of{count}" };
+
+    /// <summary>
+    /// When every slice of <paramref name="set"/> is stored, copies their shards into the set (one commit, the manifest
+    /// of an unsliced extraction with the slices' FLOPs and seconds summed) and removes the slices; otherwise leaves it
+    /// to the last slice. Two slices finishing together may both compose: one commit wins, the other finds it done.
+    /// </summary>
+    private async Task<(ArtifactRef Ref, bool Reused, double Flops, bool Complete)> ComposeAsync(ArtifactRef set, int count, int totalShards, bool reused, CancellationToken ct)
+    {
+        var slices = Enumerable.Range(0, count).Select(i => SliceRef(set, i, count)).ToList();
+        if (store.Exists(set)) return (set, reused, 0, true);
+        if (!slices.All(store.Exists)) return (set, reused, 0, false);
+        var manifests = slices.Select(store.GetManifest).ToList();
+        using (var writer = store.Create(set))
+        {
+            foreach (var (slice, manifest) in slices.Zip(manifests))
+                foreach (var file in manifest.Files)
+                {
+                    await using var from = store.OpenRead(slice, file.Name); // sha256-verified
+                    from.Position = 0;
+                    writer.WriteFile(file.Name, to => from.CopyTo(to));
+                }
+            var first = manifests[0];
+            var info = ActivationSetLayout.Describe(first) with { Id = set.Id, Shards = totalShards };
+            ActivationSetLayout.Write(writer.Manifest, info);
+            writer.Manifest.SpecJson = first.SpecJson;
+            double flops = manifests.Sum(x => x.Metrics.GetValueOrDefault("flops")), seconds = manifests.Sum(x => x.Metrics.GetValueOrDefault("seconds"));
+            writer.Manifest.Metrics["flops"] = flops;
+            writer.Manifest.Metrics["seconds"] = seconds;
+            writer.Manifest.Metrics["tokens_per_second"] = info.Tokens / Math.Max(1e-9, seconds);
+            writer.Manifest.Metadata["slices"] = count.ToString();
+            writer.Manifest.Ledger = FlopLedger.Of(new LedgerEntry(FlopLedger.Extract, flops, info.Tokens, seconds, set.Display())).ToProto();
+            if (!CommitOrReuse(writer)) return (set, true, 0, true);
+        }
+        foreach (var slice in slices) store.Delete(slice);
+        log.LogInformation("composed {Set} from {Count} slices", set.Id, count);
+        return (set, reused, 0, true);
     }
 
     private static void WriteShard(ActivationSetWriter set, ShardBuffer shard)

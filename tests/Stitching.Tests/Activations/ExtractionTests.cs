@@ -126,4 +126,48 @@ public class ExtractionTests
         Assert.Contains("context_length", tooLong.Status.Detail);
         Assert.Empty(server.Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>().List("token-set"));
     }
+
+    /// <summary>
+    /// Extraction at scale: three slices (as three pods would run them, two at once) compose one ActivationSet with the
+    /// id, shard files and bytes of a single unsliced extraction made on another store; only the last slice reports it
+    /// complete, and the slices are gone afterwards.
+    /// </summary>
+    [Fact]
+    public async Task Three_slices_compose_the_set_one_unsliced_extraction_makes()
+    {
+        var request = Request(16, 64, ("tiny-a", ["blocks.1.hook_resid_pre"]), ("tiny-b", ["blocks.2.hook_resid_pre"]));
+        request.Tokens.MaxTokens = 50 * 16; // 50 rows, 4 rows per shard: 13 shards, sliced 4 / 4 / 5
+        await using var sliced = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        ExtractRequest Slice(int i) => new(request) { SliceIndex = i, SliceCount = 3 };
+        var firstTwo = await Task.WhenAll(RunAsync(sliced, Slice(0)), RunAsync(sliced, Slice(2)));
+        foreach (var op in firstTwo)
+        {
+            Assert.Equal(OperationState.Succeeded, op.State);
+            Assert.All(op.Result.Unpack<ExtractResult>().Complete, Assert.False);
+        }
+        var store = sliced.Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>();
+        Assert.Empty(store.List("activation-set"));
+        Assert.Equal(4, store.List("activation-slice").Count); // 2 slices x 2 models
+        var last = (await RunAsync(sliced, Slice(1))).Result.Unpack<ExtractResult>();
+        Assert.All(last.Complete, Assert.True);
+        Assert.Empty(store.List("activation-slice"));
+
+        await using var whole = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot);
+        var reference = (await RunAsync(whole, request)).Result.Unpack<ExtractResult>();
+        Assert.Equal(reference.ActivationSets, last.ActivationSets);
+        var wholeStore = whole.Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>();
+        for (var m = 0; m < 2; m++)
+        {
+            var a = store.GetManifest(last.ActivationSets[m]);
+            var b = wholeStore.GetManifest(reference.ActivationSets[m]);
+            Assert.Equal(13, b.Files.Count);
+            Assert.Equal(b.Files.Select(f => (f.Name, f.Sha256, f.SizeBytes)), a.Files.Select(f => (f.Name, f.Sha256, f.SizeBytes)));
+            Assert.Equal(b.Metadata["shards"], a.Metadata["shards"]);
+            Assert.Equal(b.Metrics["tokens"], a.Metrics["tokens"]);
+            Assert.Equal(b.Ledger.TotalFlops, a.Ledger.TotalFlops, 3); // the slices' FLOPs add up to the whole's
+        }
+        var e = await Assert.ThrowsAsync<RpcException>(() => RunAsync(sliced, new ExtractRequest(request) { SliceIndex = 3, SliceCount = 3 }));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("slice_index", e.Status.Detail);
+    }
 }

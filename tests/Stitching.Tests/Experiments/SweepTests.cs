@@ -99,6 +99,18 @@ public class SweepTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void The_sliced_extraction_job_template_is_a_valid_indexed_job_with_one_slice_per_completion()
+    {
+        var job = Assert.IsType<V1Job>(KubernetesYaml.LoadAllFromString(File.ReadAllText(Path.Combine(Python.RepoRoot(), "deploy", "k8s", "sweep", "extract-job.yaml"))).Single());
+        Assert.Equal("Indexed", job.Spec.CompletionMode);
+        var args = job.Spec.Template.Spec.Containers.Single().Args;
+        Assert.Equal("extract", args[0]);
+        Assert.Equal(job.Spec.Completions, int.Parse(args[args.IndexOf("--slices") + 1]));
+        Assert.DoesNotContain("--slice-index", args); // each pod takes JOB_COMPLETION_INDEX
+        Assert.Equal("activations", new Uri(args[args.IndexOf("--server") + 1]).Host);
+    }
+
     /// <summary>kubectl (Google Cloud SDK's or Debian's); these machines have it at /usr/bin/kubectl.</summary>
     private static string Kubectl(params string[] args)
     {
