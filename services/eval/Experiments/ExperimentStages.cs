@@ -171,7 +171,9 @@ public sealed class ExperimentStages(ServiceChannels channels, StageLedger ledge
             {
                 await Task.Delay(TimeSpan.FromSeconds(2), ct);
             }
-            if (!OperationRunner.IsFinal(last.State)) last = await ops.GetOperationAsync(new GetOperationRequest { Id = op.Id }, cancellationToken: ct);
+            if (OperationRunner.IsFinal(last.State)) break;
+            await Task.Delay(TimeSpan.FromMilliseconds(250), ct); // a record its host has not relaunched yet (just restarted) ends its watch at once
+            last = await ops.GetOperationAsync(new GetOperationRequest { Id = op.Id }, cancellationToken: ct);
         }
         return last;
     }
