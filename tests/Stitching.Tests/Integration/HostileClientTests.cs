@@ -123,6 +123,17 @@ public partial class HostileClientTests(ITestOutputHelper output)
             if (f.FieldType == FieldType.Message)
             {
                 if (f.MessageType.FullName is "google.protobuf.BoolValue" or "google.protobuf.Any" or "google.protobuf.Timestamp") continue;
+                if (f.MessageType.FullName == "google.protobuf.Int32Value") // a wrapper reads as int?: bad integers, and unset
+                {
+                    foreach (var bad in BadIntegers.Where(v => v is >= int.MinValue and <= int.MaxValue))
+                    {
+                        var c = copyOf();
+                        f.Accessor.SetValue(c, (int)bad);
+                        yield return (path, c);
+                    }
+                    if (f.Accessor.GetValue(request) is not null) { var c = copyOf(); f.Accessor.Clear(c); yield return (path, c); }
+                    continue;
+                }
                 var value = (IMessage?)f.Accessor.GetValue(request);
                 if (value is null) continue;
                 var cleared = copyOf();
