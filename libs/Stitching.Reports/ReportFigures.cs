@@ -168,12 +168,14 @@ public static class ReportFigures
     /// <summary>A sweep's savings: one group per point and width, one bar per threshold.</summary>
     public static Figure SweepSavings(IReadOnlyList<JsonNode> rows)
     {
-        var p = NewPlot("FLOPs saved by the warm start across the sweep", "point (width)", "saving (% of scratch's FLOPs)");
+        var p = NewPlot("FLOPs saved by the warm start across the sweep", "point (#index, SAE width, k)", "saving (% of scratch's FLOPs)");
         var first = rows.First(r => r.List("savings").Count > 0).List("savings");
         var thresholds = first.Select(r => r.B("relative_to_scratch_final") ? $"{r.D("threshold") * 100:F0}% of final" : $"EV {r.D("threshold"):F2}").ToList();
-        var labels = rows.Select(r => $"{r.S("point")} ({r.D("width"):F0})").ToList();
+        // Point names are long ("sae.k=8,sae.width_multiples=2"): label by index, width and k; the table names them.
+        var labels = rows.Select(r => $"#{r.D("index"):F0} w{r.D("width"):F0} k{r.D("k"):F0}").ToList();
         GroupedBars(p, labels, thresholds.Select((t, i) => (t, rows.Select(r => i < r.List("savings").Count ? r.List("savings")[i].D("saving") * 100 : double.NaN).ToArray(), (double[]?)null, (double[]?)null)).ToList());
         p.Add.HorizontalLine(0, 1, Colors.Black);
+        p.Legend.Alignment = Alignment.LowerRight; // the groups' bars rise above zero, mostly
         return Done(p, "points", "sweep-savings", "Relative FLOPs saving of the warm start per sweep point and SAE width, at each explained-variance threshold; a missing bar means a run never reached the threshold.");
     }
 
