@@ -9,16 +9,25 @@ namespace Stitching.Cli.Commands;
 public static class ExperimentClient
 {
     /// <summary>Runs (or joins) the experiment and returns its result; a failed experiment is an RpcException with the stage's error.</summary>
-    public static async Task<ExperimentResult> RunAsync(ServerConnection c, ExperimentSpec spec, CancellationToken ct)
+    /// <param name="progress">A line per stage and a bar on stderr; false (sweeps, several at once) follows silently.</param>
+    public static async Task<ExperimentResult> RunAsync(ServerConnection c, ExperimentSpec spec, CancellationToken ct, bool progress = true)
     {
         var client = new ExperimentsService.ExperimentsServiceClient(c.Channel);
         var op = await client.RunExperimentAsync(new RunExperimentRequest { Spec = spec }, cancellationToken: ct);
-        Console.Error.WriteLine($"experiment {op.Id} ({spec.Name}): {ExperimentStageCount(op)}");
-        var done = await ProgressBar.FollowAsync(c, op, ct, stages: true);
+        if (progress) Console.Error.WriteLine($"experiment {op.Id} ({spec.Name}): {ExperimentStageCount(op)}");
+        var done = progress ? await ProgressBar.FollowAsync(c, op, ct, stages: true) : await FollowQuietlyAsync(c, op, ct);
         if (done.State != OperationState.Succeeded)
             throw new RpcException(new Status(done.Error?.Code == "INVALID_ARGUMENT" ? StatusCode.InvalidArgument : StatusCode.FailedPrecondition,
                 $"experiment {done.Id} ended {done.State}: {done.Error?.Message}"));
         return done.Result.Unpack<ExperimentResult>();
+    }
+
+    private static async Task<Operation> FollowQuietlyAsync(ServerConnection c, Operation op, CancellationToken ct)
+    {
+        using var call = new OperationsService.OperationsServiceClient(c.Channel).WatchOperation(new WatchOperationRequest { Id = op.Id }, cancellationToken: ct);
+        var last = op;
+        await foreach (var o in call.ResponseStream.ReadAllAsync(ct)) last = o;
+        return last;
     }
 
     private static string ExperimentStageCount(Operation op) => op.State == OperationState.Running ? "joined the running experiment" : "started";

@@ -99,15 +99,7 @@ public static class SweepCommand
         return command;
     }
 
-    private static async Task<ExperimentResult> RunPointAsync(ServerConnection c, SweepPoint p, CancellationToken ct)
-    {
-        var op = await new ExperimentsService.ExperimentsServiceClient(c.Channel).RunExperimentAsync(new RunExperimentRequest { Spec = p.Spec }, cancellationToken: ct);
-        using var call = new OperationsService.OperationsServiceClient(c.Channel).WatchOperation(new WatchOperationRequest { Id = op.Id }, cancellationToken: ct);
-        var last = op;
-        await foreach (var o in call.ResponseStream.ReadAllAsync(ct)) last = o;
-        if (last.State != OperationState.Succeeded) throw new RpcException(new Status(StatusCode.FailedPrecondition, $"experiment {last.Id} ended {last.State}: {last.Error?.Message}"));
-        return last.Result.Unpack<ExperimentResult>();
-    }
+    private static Task<ExperimentResult> RunPointAsync(ServerConnection c, SweepPoint p, CancellationToken ct) => ExperimentClient.RunAsync(c, p.Spec, ct, progress: false);
 
     private static Command Point()
     {
