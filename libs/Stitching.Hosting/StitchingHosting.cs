@@ -91,7 +91,13 @@ public static class StitchingHosting
 
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName: $"stitching-{hostName}"))
-            .WithTracing(t => t.AddSource($"{StitchingTelemetry.Prefix}.*").AddAspNetCoreInstrumentation())
+            // Spans: our services' sources, incoming gRPC (ASP.NET Core), outgoing gRPC between services (their
+            // context propagates, so an experiment's stages nest under it across hosts) and Redis commands.
+            .WithTracing(t => t.AddSource($"{StitchingTelemetry.Prefix}.*").AddAspNetCoreInstrumentation().AddGrpcClientInstrumentation()
+                .AddRedisInstrumentation().ConfigureRedisInstrumentation((sp, redis) =>
+                {
+                    if (sp.GetRequiredService<IShardCache>() is RedisShardCache cache) redis.AddConnection(cache.Connection);
+                }))
             .WithMetrics(m => m.AddMeter($"{StitchingTelemetry.Prefix}.*").AddAspNetCoreInstrumentation());
         if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])) otel.UseOtlpExporter();
         return builder;

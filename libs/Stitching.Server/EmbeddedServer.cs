@@ -17,6 +17,7 @@ public sealed record EmbeddedServerOptions
     public bool StartLocalRedis { get; init; } = true;
     /// <summary>Address to bind; port 0 picks a free port.</summary>
     public string Url { get; init; } = "http://127.0.0.1:0";
+    /// <summary>Lowest level logged, to standard error only (stdout stays the command's own output); None logs nothing.</summary>
     public LogLevel MinimumLogLevel { get; init; } = LogLevel.Warning;
     /// <summary>Folders whose files clients may name by path (Stitching:AllowedRoots); empty = none.</summary>
     public IReadOnlyList<string> AllowedRoots { get; init; } = [];
@@ -65,6 +66,9 @@ public sealed class EmbeddedServer : IAsyncDisposable
         else if (string.IsNullOrEmpty(redisUrl)) note = "no Redis configured; running with the artifact store alone";
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        if (options.MinimumLogLevel != LogLevel.None)
+            builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(options.MinimumLogLevel);
         builder.Configuration["Stitching:RedisUrl"] = redisUrl ?? "";
         if (options.StoreRoot is not null) builder.Configuration["Stitching:StoreRoot"] = options.StoreRoot;

@@ -15,8 +15,9 @@ namespace Stitching.Core.Caching;
 /// </summary>
 public sealed class RedisShardCache : IShardCache, IDisposable
 {
-    private static readonly Meter Meter = new("Stitching.Cache");
-    private static readonly Counter<long> Reads = Meter.CreateCounter<long>("stitching.cache.reads", description: "artifact file reads by source (redis hit or store)");
+    private readonly Meter _meter = new("Stitching.Cache");
+    private readonly Counter<long> _reads, _readBytes;
+    private long _hits, _misses;
     private readonly ArtifactStore _store;
     private readonly ILogger _log;
     private readonly ConnectionMultiplexer _mux;
@@ -35,7 +36,17 @@ public sealed class RedisShardCache : IShardCache, IDisposable
         config.AsyncTimeout = options.TimeoutMs;
         config.ConnectRetry = 1;
         _mux = ConnectionMultiplexer.Connect(config);
+        _reads = _meter.CreateCounter<long>("stitching.cache.reads", description: "artifact file reads by source (redis hit or store)");
+        _readBytes = _meter.CreateCounter<long>("stitching.cache.read_bytes", unit: "By", description: "artifact file bytes read, by source (redis hit or store)");
+        _meter.CreateObservableGauge("stitching.cache.hit_ratio", () =>
+        {
+            var (hits, misses) = (Interlocked.Read(ref _hits), Interlocked.Read(ref _misses));
+            return hits + misses == 0 ? [] : new[] { new Measurement<double>((double)hits / (hits + misses)) };
+        }, description: "fraction of this process's cached file reads served by Redis: hits / (hits + misses)");
     }
+
+    /// <summary>The Redis connection (for tracing its commands).</summary>
+    public IConnectionMultiplexer Connection => _mux;
 
     public string Describe() => $"redis {_options.Configuration}";
 
@@ -60,14 +71,22 @@ public sealed class RedisShardCache : IShardCache, IDisposable
         var cached = await TryReadAsync(key, entry.SizeBytes);
         if (cached is not null)
         {
-            Reads.Add(1, new KeyValuePair<string, object?>("source", "redis"));
+            Count(ref _hits, "redis", cached.Length);
             return (cached, CacheSource.Redis);
         }
         ct.ThrowIfCancellationRequested();
         var bytes = _store.ReadAllBytes(artifact, file);
-        Reads.Add(1, new KeyValuePair<string, object?>("source", "store"));
+        Count(ref _misses, "store", bytes.Length);
         if (bytes.Length <= _options.MaxFileBytes) Populate(key, bytes);
         return (bytes, CacheSource.Store);
+    }
+
+    private void Count(ref long outcome, string source, long bytes)
+    {
+        Interlocked.Increment(ref outcome);
+        var tag = new KeyValuePair<string, object?>("source", source);
+        _reads.Add(1, tag);
+        _readBytes.Add(bytes, tag);
     }
 
     private async Task<byte[]?> TryReadAsync(string key, long expectedLength)
@@ -141,7 +160,11 @@ public sealed class RedisShardCache : IShardCache, IDisposable
         _log.LogWarning("{Message}", message);
     }
 
-    public void Dispose() => _mux.Dispose();
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _mux.Dispose();
+    }
 }
 
 public sealed record RedisCacheOptions(string Configuration)

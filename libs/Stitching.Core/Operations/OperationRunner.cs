@@ -132,7 +132,7 @@ public sealed class OperationRunner : IHostedService, IDisposable
 
     private void Launch(IOperationHandler handler, Operation op)
     {
-        var live = new Live(op, CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token));
+        var live = new Live(op, CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token)) { Parent = Activity.Current?.Context ?? default };
         _live[op.Id] = live;
         Persist(live, force: true);
         live.Task = Task.Run(() => RunAsync(handler, live));
@@ -162,7 +162,9 @@ public sealed class OperationRunner : IHostedService, IDisposable
                 Persist(live, force: true);
                 _log.LogInformation("Operation {Id} ({Kind}) running, attempt {Attempt}", id, handler.Kind, attempt);
                 // One span per run of a job; handlers add child spans per phase and FLOPs via StitchingTelemetry.
-                using var activity = Source.StartActivity($"operation {handler.Kind}", ActivityKind.Internal, parentContext: default);
+                // Its parent is the request that started it (the StartOperation/Extract/... RPC), so a client's trace
+                // holds the work it asked for; a job resumed after a restart starts a trace of its own.
+                using var activity = Source.StartActivity($"operation {handler.Kind}", ActivityKind.Internal, live.Parent);
                 activity?.SetTag(Telemetry.StitchingTelemetry.OperationAttribute, id);
                 activity?.SetTag("stitching.attempt", attempt);
                 await handler.ExecuteAsync(new OperationContext(this, id, handler.Kind, spec, attempt), ct);
@@ -318,6 +320,8 @@ public sealed class OperationRunner : IHostedService, IDisposable
         public Operation Record { get; } = record;
         public Task? Task { get; set; }
         public CancellationTokenSource Cancellation { get; } = cancellation;
+        /// <summary>The trace context of the request that started the job (default when resumed at start-up).</summary>
+        public ActivityContext Parent { get; init; }
         public List<Channel<Operation>> Watchers { get; } = [];
         public long LastPersistTicks;
         public Timestamp? PersistedAt;

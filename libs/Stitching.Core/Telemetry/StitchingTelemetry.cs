@@ -17,6 +17,7 @@ public sealed class StitchingTelemetry : IDisposable
     public const string HookAttribute = "stitching.hook";
     public const string OperationAttribute = "stitching.operation_id";
     public const string ArtifactAttribute = "stitching.artifact";
+    public const string StageAttribute = "stitching.stage";
 
     public StitchingTelemetry(string service)
     {
@@ -25,6 +26,9 @@ public sealed class StitchingTelemetry : IDisposable
         Meter = new Meter(Name);
         FlopsCounter = Meter.CreateCounter<double>("stitching.flops", unit: "{flop}", description: "analytic FLOPs spent");
         TokensCounter = Meter.CreateCounter<long>("stitching.tokens", unit: "{token}", description: "tokens processed");
+        BytesCounter = Meter.CreateCounter<long>("stitching.bytes", unit: "By", description: "activation bytes produced or consumed");
+        TokensPerSecond = Meter.CreateHistogram<double>("stitching.tokens_per_second", unit: "{token}/s", description: "throughput of one unit of work (an extraction, a fit, an SAE training run)");
+        FlopsPerSecond = Meter.CreateHistogram<double>("stitching.flops_per_second", unit: "{flop}/s", description: "analytic FLOPs per second of one unit of work");
     }
 
     public string Name { get; }
@@ -32,6 +36,28 @@ public sealed class StitchingTelemetry : IDisposable
     public Meter Meter { get; }
     public Counter<double> FlopsCounter { get; }
     public Counter<long> TokensCounter { get; }
+    public Counter<long> BytesCounter { get; }
+    public Histogram<double> TokensPerSecond { get; }
+    public Histogram<double> FlopsPerSecond { get; }
+
+    /// <summary>
+    /// The end of one unit of work (stage: extract, fit, train...): tokens and bytes on its span and counters,
+    /// and its throughput (tokens/s, FLOP/s over <paramref name="seconds"/>) on the histograms. FLOPs are
+    /// counted as they are spent (<see cref="AddFlops"/>); pass the total here only for the rate.
+    /// </summary>
+    public void RecordWork(string stage, long tokens, double flops, long bytes, double seconds, Activity? activity = null)
+    {
+        activity ??= Activity.Current;
+        activity?.SetTag(StageAttribute, stage);
+        activity?.SetTag(TokensAttribute, tokens);
+        activity?.SetTag(BytesAttribute, bytes);
+        var tag = new KeyValuePair<string, object?>(StageAttribute, stage);
+        TokensCounter.Add(tokens, tag);
+        BytesCounter.Add(bytes, tag);
+        if (seconds <= 0) return;
+        TokensPerSecond.Record(tokens / seconds, tag);
+        FlopsPerSecond.Record(flops / seconds, tag);
+    }
 
     /// <summary>Records FLOPs on the current span (added to what it has) and on the service's counter.</summary>
     public void AddFlops(double flops, Activity? activity = null)

@@ -170,6 +170,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         activity?.SetTag(StitchingTelemetry.ModelAttribute, entry.Name);
         activity?.SetTag(StitchingTelemetry.HookAttribute, string.Join(",", hooks));
         activity?.SetTag(StitchingTelemetry.OperationAttribute, context.Id);
+        activity?.SetTag(StitchingTelemetry.ArtifactAttribute, sliceRef.Id);
         var blocks = hooks.Max(h => h.Site == Stitching.Models.HookSite.ResidPre ? h.Layer : h.Layer + 1);
         blocks = Math.Min(blocks, model.Layers);
         var width = model.Width;
@@ -215,8 +216,7 @@ public sealed class ExtractHandler(ModelHost host, Corpus corpus, ArtifactStore 
         m.Metrics["seconds"] = clock.Elapsed.TotalSeconds;
         m.Ledger = FlopLedger.Of(new LedgerEntry(FlopLedger.Extract, flops, sliceTokens, clock.Elapsed.TotalSeconds, r.Display())).ToProto();
         m.Metrics["tokens_per_second"] = sliceTokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-        activity?.SetTag(StitchingTelemetry.TokensAttribute, sliceTokens);
-        telemetry.TokensCounter.Add(sliceTokens);
+        telemetry.RecordWork("extract", sliceTokens, flops, Directory.EnumerateFiles(writer.StagingDirectory, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length), clock.Elapsed.TotalSeconds, activity);
         if (count > 1)
         {
             m.Metadata["first_shard"] = firstShard.ToString();

@@ -52,6 +52,7 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
         using var activity = telemetry.Source.StartActivity(OperationKind);
         activity?.SetTag(StitchingTelemetry.OperationAttribute, context.Id);
         activity?.SetTag(StitchingTelemetry.HookAttribute, hook);
+        activity?.SetTag(StitchingTelemetry.ModelAttribute, set.Info.Model);
         var stream = new ShuffledRows(source, request.ShuffleShards, request.Seed);
         var run = await StartOrResumeAsync(context, request, source, stream, options, hook, set.Info, ct);
         var evalEvery = request.EvalEvery > 0 ? request.EvalEvery : Math.Max(1, steps / 100);
@@ -101,6 +102,9 @@ public sealed class TrainHandler(ArtifactStore store, IShardCache cache, TorchWo
             var ledger = run.Before.Add(new LedgerEntry(FlopLedger.SaeTrain, run.Trainer.Flops - run.Before.TotalFlops, run.Trainer.Tokens, clock.Elapsed.TotalSeconds, output.Display()));
             var info = await OnWorker(() => SaeArtifacts.Save(store, output, run.Trainer.Sae, metrics, metadata, run.Log, run.InitDecoder, spec, run.HeldOut, ledger), ct);
             foreach (var older in new[] { TrainingCheckpoint.Latest(store, context.Id) }.OfType<ArtifactRef>()) store.Delete(older);
+            // Bytes: the float32 activation rows this run read (tokens x width x 4).
+            var tokensThisRun = run.Trainer.Tokens - startTokens;
+            telemetry.RecordWork("train", tokensThisRun, run.Trainer.Flops - run.Before.TotalFlops, tokensThisRun * source.Width * sizeof(float), clock.Elapsed.TotalSeconds, activity);
             Finish(context, info, steps);
         }
         finally

@@ -59,6 +59,9 @@ public sealed class FitHandler(RowSources sources, ArtifactStore store, TorchWor
             var fitted = await worker.RunAsync(() => Solve(pass, settings, context, ct), ct);
             var seconds = clock.Elapsed.TotalSeconds;
             telemetry.AddFlops(fitted.Flops, activity);
+            activity?.SetTag(StitchingTelemetry.ModelAttribute, $"{(a as ActivationSetSource)?.Model} -> {(b as ActivationSetSource)?.Model}");
+            activity?.SetTag(StitchingTelemetry.HookAttribute, $"{(a as ActivationSetSource)?.Hook ?? request.A.Tensor} -> {(b as ActivationSetSource)?.Hook ?? request.B.Tensor}");
+            telemetry.RecordWork("fit", pass.TrainTokens, fitted.Flops, (pass.TrainTokens + pass.HeldOutTokens) * (long)(a.Width + b.Width) * sizeof(float), seconds, activity);
             var metrics = new Dictionary<string, double>(fitted.Metrics)
             {
                 ["tokens"] = pass.TrainTokens, ["heldout_tokens"] = pass.HeldOutTokens, ["flops"] = fitted.Flops, ["seconds"] = seconds,

@@ -121,22 +121,17 @@ public class SweepTests(ITestOutputHelper output)
 
     [Fact]
     [Trait("Category", "Integration")]
-    public async Task A_sweep_runs_locally_is_interrupted_resumes_without_redoing_finished_points_and_collects_one_report()
+    public async Task A_sweep_of_the_ci_family_runs_locally_is_interrupted_resumes_without_redoing_finished_points_and_collects_one_report()
     {
+        // The shipped example, as a user runs it: the ci zoo family (brown-ci-s -> brown-ci-l), TopK k x width, 4 points, parallelism 2.
         using var dir = new TempDir("sweep");
-        var spec = ExperimentSpecs.ToJson(ExperimentRunTests.TinySpec());
-        spec["stitch"] = new JsonObject { ["adam_steps"] = -1 };
-        spec["evaluations"] = new JsonArray("splice");
-        var file = Path.Combine(dir.Path, "tiny-sweep.json");
-        File.WriteAllText(file, new JsonObject
-        {
-            ["experiment"] = spec,
-            ["sweep"] = new JsonObject { ["name"] = "tiny", ["parallelism"] = 1, ["axes"] = new JsonObject { ["sae.k"] = new JsonArray(2, 4), ["sae.widths"] = new JsonArray(new JsonArray(64), new JsonArray(96)) } },
-        }.ToJsonString());
-        var sweep = Sweeps.Parse(File.ReadAllText(file), "tiny-sweep");
+        var file = Path.Combine(Python.RepoRoot(), "examples", "sweep-ci.yaml");
+        var sweep = Sweeps.Parse(File.ReadAllText(file), "sweep-ci");
         Assert.Equal(4, sweep.Points.Count);
         var store = Path.Combine(dir.Path, "store");
-        using var server = await StitchCli.ServeAsync(store, new Dictionary<string, string> { ["Stitching__ModelsRoot"] = TinyModels.ModelsRoot });
+        var built = await Cli(["zoo", "build", "--family", "ci", "--store", store]);
+        output.WriteLine(string.Join("\n", built));
+        using var server = await StitchCli.ServeAsync(store);
         var artifacts = new ArtifactsService.ArtifactsServiceClient(server.Channel);
         async Task<ArtifactManifest?> ReportOf(SweepPoint p)
         {
@@ -160,7 +155,7 @@ public class SweepTests(ITestOutputHelper output)
             Assert.Contains(second, l => l.StartsWith($"point {index} ", StringComparison.Ordinal) && l.Contains("skipped"));
             Assert.Equal(manifest.CreatedAt, (await ReportOf(sweep.Points[index]))!.CreatedAt);
         }
-        Assert.Contains(second, l => l == "sweep tiny: 4 of 4 points finished");
+        Assert.Contains(second, l => l == $"sweep {sweep.Name}: 4 of 4 points finished");
 
         // Collect: one row per point, each the number of that point's own report.
         var md = Path.Combine(dir.Path, "collected.md");
@@ -177,7 +172,9 @@ public class SweepTests(ITestOutputHelper output)
             var row = rows.Single(r => r!["point"]!.GetValue<string>() == p.Name)!;
             Assert.Equal(report["sae"]![0]!["source_fvu"]!.GetValue<double>(), row["source_fvu"]!.GetValue<double>());
             Assert.Equal(p.Spec.Sae.K, row["k"]!.GetValue<int>());
-            Assert.Equal(p.Spec.Sae.Widths.Single(), row["width"]!.GetValue<int>());
+            // width = multiple x d_model of brown-ci-l, from the family's own spec rather than the report.
+            Assert.Equal(p.Spec.Sae.WidthMultiples.Single() * Stitching.Zoo.Family.FamilySpec.Ci.Sizes[^1].Width, row["width"]!.GetValue<int>());
+            Assert.Equal(report["sae"]![0]!["width"]!.GetValue<int>(), row["width"]!.GetValue<int>());
         }
         Assert.True(File.Exists(Path.ChangeExtension(md, ".html")));
     }

@@ -26,7 +26,8 @@ public sealed class TestServer : IAsyncDisposable
     public string StoreRoot => Server.Services.GetRequiredService<Stitching.Core.Artifacts.ArtifactStore>().Root;
 
     public static async Task<TestServer> StartAsync(string? storeRoot = null, bool redis = true, bool testJobs = true, string? modelsRoot = null,
-        IReadOnlyList<string>? allowedRoots = null, IReadOnlyDictionary<string, string>? settings = null)
+        IReadOnlyList<string>? allowedRoots = null, IReadOnlyDictionary<string, string>? settings = null,
+        Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
     {
         if (redis && LocalRedis.FindExecutable() is null)
             throw new InvalidOperationException("These tests need a real redis-server: apt-get install -y redis-server (the ./test script does it).");
@@ -41,6 +42,7 @@ public sealed class TestServer : IAsyncDisposable
             {
                 foreach (var (k, v) in settings ?? new Dictionary<string, string>()) b.Configuration[k] = v;
                 if (modelsRoot is not null) b.Configuration["Stitching:ModelsRoot"] = modelsRoot;
+                configure?.Invoke(b);
                 if (!testJobs) return;
                 b.Services.AddSingleton<IOperationHandler, CountingJob>();
                 b.Services.AddSingleton<IOperationHandler, ResumableCountingJob>();
