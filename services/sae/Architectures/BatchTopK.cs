@@ -10,7 +10,7 @@ namespace Stitching.Sae.Architectures;
 /// selection (the per-latent threshold tensor, all entries equal): an exponential moving average (0.99)
 /// of the smallest kept activation in each training batch; f = pre where pre > threshold.
 /// </summary>
-public sealed class BatchTopK : ISaeArchitecture
+public sealed class BatchTopK : ISaeArchitecture, ISparseSelection
 {
     public const double ThresholdDecay = 0.99;
 
@@ -22,11 +22,23 @@ public sealed class BatchTopK : ISaeArchitecture
 
     public (Tensor Latents, Tensor? Penalty) Train(Tensor pre, SaeParameters sae)
     {
-        var relu = nn.functional.relu(pre);
-        var flat = relu.flatten();
-        var keep = (int)Math.Min((long)sae.Config.K * pre.shape[0], flat.shape[0]);
+        var flat = nn.functional.relu(pre).flatten();
+        var (values, indices) = Select(flat, pre.shape[0], sae);
+        return (zeros_like(flat).scatter(0, indices, values).view(pre.shape), null);
+    }
+
+    public (Tensor Tokens, Tensor Latents, Tensor Values) SelectForTraining(Tensor pre, SaeParameters sae)
+    {
+        var m = pre.shape[1];
+        var (values, indices) = Select(nn.functional.relu(pre).flatten(), pre.shape[0], sae);
+        return (indices.div(m, rounding_mode: RoundingMode.floor), indices.remainder(m), values);
+    }
+
+    /// <summary>The k n largest of the batch's flattened ReLU pre-activations; moves the inference threshold.</summary>
+    private static (Tensor Values, Tensor Indices) Select(Tensor flat, long n, SaeParameters sae)
+    {
+        var keep = (int)Math.Min((long)sae.Config.K * n, flat.shape[0]);
         var (values, indices) = flat.topk(keep);
-        var latents = zeros_like(flat).scatter(0, indices, values).view(pre.shape);
         using (no_grad())
         {
             var positive = values.detach()[values.detach() > 0];
@@ -40,7 +52,7 @@ public sealed class BatchTopK : ISaeArchitecture
                 else t.mul_(decay).add_(rest);
             }
         }
-        return (latents, null);
+        return (values, indices);
     }
 
     public Tensor? InitialThreshold(int latents, double initial) => zeros(latents);

@@ -1,13 +1,17 @@
 using TorchSharp;
 using Stitching.Core.Compute;
 using Stitching.Core.Metrics;
+using Stitching.Sae.Architectures;
 using Stitching.Sae.Weights;
 using static TorchSharp.torch;
 
 namespace Stitching.Sae.Training;
 
 /// <summary>Optimiser and dead-latent settings of a training run (defaults are the paper's recipe).</summary>
-public sealed record TrainerOptions(double Beta1 = 0.9, double Beta2 = 0.999, double AuxKCoefficient = 0, int AuxK = 0, long DeadWindowTokens = 1_000_000);
+/// <param name="Dense">Always take the dense autograd step (the reference); by default TopK and BatchTopK without
+/// AuxK take the sparse step (<see cref="SparseTopKStep"/>), the same update computed through the kept latents only.</param>
+public sealed record TrainerOptions(double Beta1 = 0.9, double Beta2 = 0.999, double AuxKCoefficient = 0, int AuxK = 0, long DeadWindowTokens = 1_000_000,
+    bool Dense = false);
 
 /// <summary>
 /// One SAE's training state and step (paper section 4): loss = mean_t ||x_t - x_hat_t||^2 + sparsity
@@ -44,6 +48,9 @@ public sealed class SaeTrainer : IDisposable
     public IEnumerable<(string Name, Tensor Value)> Trainable =>
         Sae.Named().Where(p => p.Name != SaeParameters.ThresholdName || Sae.Config.Architecture == "jumprelu");
 
+    /// <summary>Whether steps go through <see cref="SparseTopKStep"/> (TopK or BatchTopK, no AuxK, not forced dense).</summary>
+    public bool Sparse => !_options.Dense && !(_options.AuxKCoefficient > 0 && _options.AuxK > 0) && Sae.Architecture is ISparseSelection;
+
     public StepMetrics TrainStep(Tensor x, double lr)
     {
         using var noGc = Core.Compute.NoGcRegion.Enter();
@@ -52,29 +59,35 @@ public sealed class SaeTrainer : IDisposable
         var (d, m) = (Sae.Config.DIn, Sae.Config.DSae);
         // Training works in the scaled space (s x); FVU and L0 do not depend on s, MSE is in scaled units.
         x = Sae.Scale(x);
-        var pre = Sae.PreActivation(x);
-        var (latents, penalty) = Sae.Architecture.Train(pre, Sae);
-        var xHat = Sae.DecodeScaled(latents);
-        var mse = (xHat - x).square().sum(-1).mean();
-        var loss = penalty is null ? mse : mse + penalty;
         var auxOn = _options.AuxKCoefficient > 0 && _options.AuxK > 0;
-        if (auxOn) loss = loss + AuxKLoss(x, xHat, pre) * _options.AuxKCoefficient;
-        loss.backward();
-        Step++;
+        Tensor xHat, loss, fired;
+        double l0;
+        if (Sparse)
+        {
+            using var _ = no_grad();
+            var step = SparseTopKStep.Gradients(Sae, (ISparseSelection)Sae.Architecture, x);
+            (xHat, loss, fired, l0) = (step.XHat, step.Mse, step.Fired, step.L0);
+            Step++;
+            Update(Trainable.Select(p => (p.Name, p.Value, step.Gradients[p.Name])), lr);
+        }
+        else
+        {
+            var pre = Sae.PreActivation(x);
+            var (latents, penalty) = Sae.Architecture.Train(pre, Sae);
+            xHat = Sae.DecodeScaled(latents);
+            var mse = (xHat - x).square().sum(-1).mean();
+            loss = penalty is null ? mse : mse + penalty;
+            if (auxOn) loss = loss + AuxKLoss(x, xHat, pre) * _options.AuxKCoefficient;
+            loss.backward();
+            Step++;
+            using var _ = no_grad();
+            Update(Trainable.Select(p => (p.Name, p.Value, p.Value.grad!)), lr);
+            foreach (var (_, p) in Trainable) p.grad!.zero_();
+            fired = SparsityMetrics.Fired(latents.detach());
+            l0 = SparsityMetrics.L0(latents.detach());
+        }
         using (no_grad())
         {
-            foreach (var (name, p) in Trainable)
-            {
-                var g = p.grad!;
-                // Unit-norm rows: drop the gradient's component along each row before the update.
-                if (name == SaeParameters.WDecName) g.sub_((g * p).sum(1, keepdim: true) * p);
-                _adam.Update(name, p, g, Step, lr);
-                g.zero_();
-            }
-            using Scalar tiny = 1e-12.ToScalar(), zero = 0.0.ToScalar();
-            Sae.WDec.div_(Sae.WDec.norm(1, keepdim: true).clamp_min(tiny));
-            if (Sae.Config.Architecture == "jumprelu") Sae.Threshold!.clamp_min_(zero);
-            var fired = SparsityMetrics.Fired(latents.detach());
             using Scalar count = n, one = 1;
             var since = where(fired, zeros_like(TokensSinceFired), TokensSinceFired.add(count, one));
             TokensSinceFired.copy_(since);
@@ -84,7 +97,21 @@ public sealed class SaeTrainer : IDisposable
         var window = Math.Min(_options.DeadWindowTokens, Tokens);
         return new StepMetrics(Step, Tokens, Flops, loss.item<float>(),
             ReconstructionMetrics.Mse(x, xHat.detach()), ReconstructionMetrics.Fvu(x, xHat.detach()),
-            SparsityMetrics.L0(latents.detach()), SparsityMetrics.DeadFraction(TokensSinceFired, window));
+            l0, SparsityMetrics.DeadFraction(TokensSinceFired, window));
+    }
+
+    /// <summary>Adam on each parameter after projecting decoder-row gradients onto the rows' tangent space; rows renormalised after. Under no_grad.</summary>
+    private void Update(IEnumerable<(string Name, Tensor Parameter, Tensor Gradient)> parameters, double lr)
+    {
+        foreach (var (name, p, g) in parameters)
+        {
+            // Unit-norm rows: drop the gradient's component along each row before the update.
+            if (name == SaeParameters.WDecName) g.sub_((g * p).sum(1, keepdim: true) * p);
+            _adam.Update(name, p, g, Step, lr);
+        }
+        using Scalar tiny = 1e-12.ToScalar(), zero = 0.0.ToScalar();
+        Sae.WDec.div_(Sae.WDec.norm(1, keepdim: true).clamp_min(tiny));
+        if (Sae.Config.Architecture == "jumprelu") Sae.Threshold!.clamp_min_(zero);
     }
 
     /// <summary>
