@@ -20,8 +20,31 @@ var root = new RootCommand("stitch: move learned features (SAEs, probes, steerin
     EvalCommand.Create(),
 };
 foreach (var command in StitchCommands.Create()) root.Subcommands.Add(command);
-// --server and --store apply to every command (recursive options of the root).
+// --server, --store, --token, --verbose and --json apply to every command (recursive options of the root).
 root.Options.Add(ServerConnection.ServerOption);
 root.Options.Add(ServerConnection.StoreOption);
 root.Options.Add(ServerConnection.TokenOption);
-return await root.Parse(args).InvokeAsync();
+root.Options.Add(ServerConnection.VerboseOption);
+root.Options.Add(CliOutput.JsonOption);
+// Errors reach the user as one line on stderr and a non-zero exit code (2: what they typed); --verbose adds the stack trace.
+var parsed = root.Parse(args);
+if (parsed.Action is System.CommandLine.Invocation.ParseErrorAction && args.Length > 0)
+{
+    Console.Error.WriteLine($"error: {UsageErrors.Sentence(parsed)}");
+    return 2;
+}
+try
+{
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (OperationCanceledException)
+{
+    Console.Error.WriteLine("error: cancelled");
+    return 130;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"error: {ServerConnection.Sentence(e)}");
+    if (parsed.GetValue(ServerConnection.VerboseOption)) Console.Error.WriteLine(e);
+    return ServerConnection.ExitCode(e);
+}

@@ -1,18 +1,10 @@
 #!/usr/bin/env bash
-# Generates the Python stubs for the stitching contracts (../../protos) and for grpc.health.v1
-# (protos/grpc_health/v1/health.proto, our own copy of the standard file) into stitching/_gen/.
-# The output is git-ignored; run this after every contract change.
+# Regenerates the package's protobuf/gRPC modules from the contracts (../../protos) and the client's own protos
+# (protos/: grpc.health.v1, and the google.rpc.Status shape for error details) with Debian's grpc_tools:
+#   stitching/common/v1/*_pb2.py, ..., stitching/_health/, stitching/_rpc/, stitching/_version.py.
+# They are committed; run this after every contract change (tests/test_package.py fails until you do).
+#   clients/python/generate.sh [OUT]      # OUT: another folder to write the same tree into
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 python="${PYTHON:-/usr/bin/python3}"
-out="$here/stitching/_gen"
-
-rm -rf "$out"
-mkdir -p "$out"
-cd "$here"
-"$python" -m grpc_tools.protoc \
-  -I ../../protos -I protos \
-  --python_out="$out" --grpc_python_out="$out" \
-  $(cd ../../protos && find stitching -name '*.proto' | sort) \
-  grpc_health/v1/health.proto
-echo "generated $(find "$out" -name '*.py' | wc -l) modules in $out"
+exec "$python" -B "$here/_build/genstubs.py" "$@"

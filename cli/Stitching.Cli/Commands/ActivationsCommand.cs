@@ -47,8 +47,11 @@ public static class ActivationsCommand
             if (response.Logits is not null) tensors.Add(Squeeze(TensorCodec.FromProto(response.Logits)));
             var path = parse.GetValue(output)!;
             SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["model"] = request.Model.Model });
-            foreach (var t2 in tensors) Console.WriteLine($"{t2.Name} [{string.Join(", ", t2.Shape)}] {t2.DType}");
-            Console.WriteLine($"wrote {Path.GetFullPath(path)}");
+            CliOutput.Print(parse, new { path = Path.GetFullPath(path), tensors = tensors.Select(x => new { name = x.Name, shape = x.Shape, dtype = x.DType.ToString() }) }, () =>
+            {
+                foreach (var t2 in tensors) Console.WriteLine($"{t2.Name} [{string.Join(", ", t2.Shape)}] {t2.DType}");
+                Console.WriteLine($"wrote {Path.GetFullPath(path)}");
+            });
             return 0;
         }));
         return command;

@@ -20,7 +20,8 @@ public static class BenchCommand
             using var worker = new TorchWorker(parse.GetValue(device)!);
             var seconds = await worker.RunAsync(() => MatmulRate.BestSeconds(n, reps, worker.Device), ct);
             var gflops = MatmulRate.Gflops(n, seconds);
-            Console.WriteLine($"matmul {n}x{n} float32 on {parse.GetValue(device)}: {gflops:F1} GFLOP/s (best of {reps}, {seconds * 1e3:F1} ms, torch {TorchInfo.Version}, {TorchInfo.Threads} threads)");
+            CliOutput.Print(parse, new { n, device = parse.GetValue(device), gflops, best_seconds = seconds, repeat = reps, torch = TorchInfo.Version, threads = TorchInfo.Threads },
+                () => Console.WriteLine($"matmul {n}x{n} float32 on {parse.GetValue(device)}: {gflops:F1} GFLOP/s (best of {reps}, {seconds * 1e3:F1} ms, torch {TorchInfo.Version}, {TorchInfo.Threads} threads)"));
             return 0;
         });
         return new Command("bench", "Micro-benchmarks of this machine.") { matmul, Generate() };
@@ -40,7 +41,7 @@ public static class BenchCommand
         command.SetAction(async (parse, ct) =>
         {
             using var worker = new TorchWorker("cpu");
-            var line = await worker.RunAsync(() =>
+            var r = await worker.RunAsync(() =>
             {
                 using var lm = Stitching.Models.Families.ModelFamilies.Load(parse.GetValue(model)!);
                 var rng = new Random(1);
@@ -62,12 +63,16 @@ public static class BenchCommand
                 var uncached = Time(false);
                 var cached = Time(true);
                 var n = parse.GetValue(fresh);
-                return $"generate {n} tokens after {ids.Length} ({lm.Family}, {lm.Layers} layers, d={lm.Width}): uncached {n / uncached.Seconds:F1} tok/s, " +
-                       $"KV cache {n / cached.Seconds:F1} tok/s, ratio {uncached.Seconds / cached.Seconds:F2}x; outputs {(uncached.Ids.SequenceEqual(cached.Ids) ? "identical" : "DIFFER")}";
+                return new GenerateRate(n, ids.Length, lm.Family, lm.Layers, lm.Width, n / uncached.Seconds, n / cached.Seconds, uncached.Seconds / cached.Seconds, uncached.Ids.SequenceEqual(cached.Ids));
             }, ct);
-            Console.WriteLine(line);
+            CliOutput.Print(parse, r, () => Console.WriteLine(
+                $"generate {r.NewTokens} tokens after {r.PromptTokens} ({r.Family}, {r.Layers} layers, d={r.Width}): uncached {r.UncachedTokensPerSecond:F1} tok/s, " +
+                $"KV cache {r.CachedTokensPerSecond:F1} tok/s, ratio {r.Ratio:F2}x; outputs {(r.Identical ? "identical" : "DIFFER")}"));
             return 0;
         });
         return command;
     }
+
+    private sealed record GenerateRate(int NewTokens, int PromptTokens, string Family, int Layers, int Width,
+        double UncachedTokensPerSecond, double CachedTokensPerSecond, double Ratio, bool Identical);
 }

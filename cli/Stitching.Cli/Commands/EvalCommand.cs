@@ -30,10 +30,9 @@ public static class EvalCommand
         var tokens = new Option<long>("--tokens") { Description = $"Held-out tokens (default {Eval.Features.FeatureSettings.Defaults.MaxTokens})." };
         var sentences = new Option<int>("--sentences") { Description = $"Rewrite sentences (default {Eval.Features.FeatureSettings.Defaults.Sentences})." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of draws, rewrites and the random SAE (default 0)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var command = new Command("features", "Feature-level transfer (paper section 8): attribution correlation per latent, structural vs semantic vs a random SAE.")
         {
-            modelA, modelB, saeA, saeX, stitch, tokens, sentences, seed, json, ReportCommand.ReportOption,
+            modelA, modelB, saeA, saeX, stitch, tokens, sentences, seed, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -43,7 +42,7 @@ public static class EvalCommand
                 SaeA = Ref(parse.GetValue(saeA), "sae"), SaeTransferred = Ref(parse.GetValue(saeX), "sae"), Stitch = Ref(parse.GetValue(stitch), "stitch"),
                 MaxTokens = parse.GetValue(tokens), Sentences = parse.GetValue(sentences), Seed = parse.GetValue(seed),
             }, ct);
-            Console.WriteLine(parse.GetValue(json) ? FeatureTables.Json(result).ToJsonString() : FeatureTables.Markdown(result));
+            CliOutput.Print(parse, FeatureTables.Json(result), () => Console.WriteLine(FeatureTables.Markdown(result)));
             ReportCommand.WriteIfAsked(parse, "Feature-level transfer", FeatureTables.Markdown(result), FeatureTables.Json(result));
             return 0;
         }));
@@ -67,10 +66,9 @@ public static class EvalCommand
         var prompts = new Option<int>("--prompts") { Description = $"Prompts (default {Eval.Steering.SteeringSettings.Defaults.Prompts})." };
         var newTokens = new Option<int>("--new-tokens") { Description = $"Tokens generated per prompt (default {Eval.Steering.SteeringSettings.Defaults.NewTokens})." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of row and prompt draws (default 0)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var command = new Command("steering", "Steering-vector transfer (paper section 7): clamp a difference-of-means direction on A, on B, and A's moved to B; judge the generations.")
         {
-            modelA, modelB, stitch, hookA, hookB, dataset, jsonl, target, prompts, newTokens, seed, json, ReportCommand.ReportOption,
+            modelA, modelB, stitch, hookA, hookB, dataset, jsonl, target, prompts, newTokens, seed, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -82,7 +80,7 @@ public static class EvalCommand
                 Dataset = parse.GetValue(jsonl) is { } file ? ReadJsonl(file) : parse.GetValue(dataset) is { } named ? new ProbeDataset { Named = named } : null,
             };
             var result = await RunSteeringAsync(c, request, ct);
-            Console.WriteLine(parse.GetValue(json) ? SteeringTables.Json(result).ToJsonString() : SteeringTables.Markdown(result));
+            CliOutput.Print(parse, SteeringTables.Json(result), () => Console.WriteLine(SteeringTables.Markdown(result)));
             ReportCommand.WriteIfAsked(parse, "Steering transfer", SteeringTables.Markdown(result), SteeringTables.Json(result));
             return 0;
         }));
@@ -123,10 +121,9 @@ public static class EvalCommand
         var budget = new Option<long>("--tokens-per-split") { Description = $"Token budget per split and model (default {Eval.Probes.ProbeSettings.Defaults.MaxTokensPerSplit})." };
         var perClass = new Option<int>("--per-class") { Description = $"Examples per class per split after balancing (default {Eval.Probes.ProbeSettings.Defaults.MaxPerClass})." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of row draws, balancing and random latents (default 0)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of tables." };
         var command = new Command("probes", "Probe transfer (paper section 6): dense and top-k SAE-latent logistic probes on A, moved to B, against native and random baselines.")
         {
-            modelA, modelB, stitch, saeA, saeX, saeB, hookA, hookB, dataset, jsonl, k, budget, perClass, seed, json, ReportCommand.ReportOption,
+            modelA, modelB, stitch, saeA, saeX, saeB, hookA, hookB, dataset, jsonl, k, budget, perClass, seed, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -140,7 +137,7 @@ public static class EvalCommand
             };
             request.K.AddRange(parse.GetValue(k) ?? []);
             var result = await RunProbesAsync(c, request, ct);
-            Console.WriteLine(parse.GetValue(json) ? ProbeTables.Json(result).ToJsonString() : ProbeTables.Markdown(result));
+            CliOutput.Print(parse, ProbeTables.Json(result), () => Console.WriteLine(ProbeTables.Markdown(result)));
             ReportCommand.WriteIfAsked(parse, $"Probe transfer ({result.Dataset})", ProbeTables.Markdown(result), ProbeTables.Json(result));
             return 0;
         }));
@@ -205,11 +202,10 @@ public static class EvalCommand
         var tokens = new Option<string>("--tokens") { Description = "A .safetensors file with an int32/int64 tensor token_ids [rows, T].", Required = true };
         var batch = new Option<int>("--batch") { Description = $"Rows per forward pass (default {Eval.EvalGrpcService.DefaultBatchSize})." };
         var rows = new Option<int>("--rows") { Description = "Rows of the file evaluated (default all)." };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
         var random = new Option<ulong?>("--random") { Description = "Evaluate a random SAE of --sae's shape with this seed instead (Table 2's floor; docs/metrics.md)." };
         var command = new Command("sae", "An SAE on held-out token rows: L0, MSE, FVU, explained variance, CE clean / spliced / ablated, loss recovered, KL.")
         {
-            model, sae, hook, tokens, batch, rows, json, random, ReportCommand.ReportOption,
+            model, sae, hook, tokens, batch, rows, random, ReportCommand.ReportOption,
         };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
@@ -229,13 +225,12 @@ public static class EvalCommand
             var r = await new EvalService.EvalServiceClient(c.Channel).EvaluateSaeAsync(request, cancellationToken: ct);
             var values = SaeTables.Json(r, saeRef.Id);
             if (request.Random is not null) values["random_seed"] = request.Random.Seed;
-            if (parse.GetValue(json)) Console.WriteLine(values.ToJsonString());
-            else
+            CliOutput.Print(parse, values, () =>
             {
                 Console.WriteLine($"{(request.Random is null ? "SAE" : $"random SAE (seed {request.Random.Seed}) of the shape of")} {saeRef.Id} at {r.Hook} on {r.Tokens} tokens ({r.Rows} rows; BOS excluded)");
                 Console.WriteLine("| metric | value |\n|---|---|");
                 foreach (var (k, v) in values.Where(p => p.Value is JsonValue jv && jv.TryGetValue<double>(out _))) Console.WriteLine($"| {k} | {v!.GetValue<double>():G6} |");
-            }
+            });
             if (parse.GetValue(ReportCommand.ReportOption) is not null)
             {
                 var (label, width) = (request.Random is null ? "SAE" : "random", (await new SaeService.SaeServiceClient(c.Channel).DescribeAsync(new DescribeRequest { Sae = saeRef }, cancellationToken: ct)).DSae);

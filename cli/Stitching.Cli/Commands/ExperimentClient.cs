@@ -9,24 +9,24 @@ namespace Stitching.Cli.Commands;
 public static class ExperimentClient
 {
     /// <summary>Runs (or joins) the experiment and returns its result; a failed experiment is an RpcException with the stage's error.</summary>
-    /// <param name="progress">A line per stage and a bar on stderr; false (sweeps, several at once) follows silently.</param>
-    public static async Task<ExperimentResult> RunAsync(ServerConnection c, ExperimentSpec spec, CancellationToken ct, bool progress = true)
+    /// <param name="progress">A line per stage and a bar on stderr; false (sweeps, several at once) follows silently, handing each update to <paramref name="update"/>.</param>
+    public static async Task<ExperimentResult> RunAsync(ServerConnection c, ExperimentSpec spec, CancellationToken ct, bool progress = true, Action<Operation>? update = null)
     {
         var client = new ExperimentsService.ExperimentsServiceClient(c.Channel);
         var op = await client.RunExperimentAsync(new RunExperimentRequest { Spec = spec }, cancellationToken: ct);
         if (progress) Console.Error.WriteLine($"experiment {op.Id} ({spec.Name}): {ExperimentStageCount(op)}");
-        var done = progress ? await ProgressBar.FollowAsync(c, op, ct, stages: true) : await FollowQuietlyAsync(c, op, ct);
+        var done = progress ? await ProgressBar.FollowAsync(c, op, ct, stages: true) : await FollowQuietlyAsync(c, op, update, ct);
         if (done.State != OperationState.Succeeded)
             throw new RpcException(new Status(done.Error?.Code == "INVALID_ARGUMENT" ? StatusCode.InvalidArgument : StatusCode.FailedPrecondition,
                 $"experiment {done.Id} ended {done.State}: {done.Error?.Message}"));
         return done.Result.Unpack<ExperimentResult>();
     }
 
-    private static async Task<Operation> FollowQuietlyAsync(ServerConnection c, Operation op, CancellationToken ct)
+    private static async Task<Operation> FollowQuietlyAsync(ServerConnection c, Operation op, Action<Operation>? update, CancellationToken ct)
     {
         using var call = new OperationsService.OperationsServiceClient(c.Channel).WatchOperation(new WatchOperationRequest { Id = op.Id }, cancellationToken: ct);
         var last = op;
-        await foreach (var o in call.ResponseStream.ReadAllAsync(ct)) last = o;
+        await foreach (var o in call.ResponseStream.ReadAllAsync(ct)) update?.Invoke(last = o);
         return last;
     }
 

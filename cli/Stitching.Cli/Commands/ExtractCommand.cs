@@ -52,14 +52,17 @@ public static class ExtractCommand
                     Hooks = { hookLists[hookLists.Length == 1 ? 0 : i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
                 });
             var op = await new ActivationsService.ActivationsServiceClient(c.Channel).ExtractAsync(request, cancellationToken: ct);
-            if (parse.GetValue(detach)) { Console.WriteLine(op.Id); return 0; }
+            if (parse.GetValue(detach)) { CliOutput.Print(parse, op, () => Console.WriteLine(op.Id)); return 0; }
             var done = await ProgressBar.FollowAsync(c, op, ct);
-            if (done.State != OperationState.Succeeded) { Console.Error.WriteLine(OpsCommand.Line(done)); return 1; }
+            if (done.State != OperationState.Succeeded) return CliOutput.Failed(done);
             var result = done.Result.Unpack<ExtractResult>();
-            Console.WriteLine($"token set  {result.TokenSet.Kind}/{result.TokenSet.Id}: {result.Rows} rows, {result.Tokens} tokens");
-            for (var i = 0; i < result.ActivationSets.Count; i++)
-                Console.WriteLine($"{modelNames[i]}: {result.ActivationSets[i].Kind}/{result.ActivationSets[i].Id}{(result.Reused[i] ? " (reused)" : "")}" +
-                    $"{(i < result.Complete.Count && !result.Complete[i] ? $" (slice {request.SliceIndex} of {request.SliceCount} stored; the set is composed when every slice is in)" : "")}");
+            CliOutput.Print(parse, result, () =>
+            {
+                Console.WriteLine($"token set  {result.TokenSet.Kind}/{result.TokenSet.Id}: {result.Rows} rows, {result.Tokens} tokens");
+                for (var i = 0; i < result.ActivationSets.Count; i++)
+                    Console.WriteLine($"{modelNames[i]}: {result.ActivationSets[i].Kind}/{result.ActivationSets[i].Id}{(result.Reused[i] ? " (reused)" : "")}" +
+                        $"{(i < result.Complete.Count && !result.Complete[i] ? $" (slice {request.SliceIndex} of {request.SliceCount} stored; the set is composed when every slice is in)" : "")}");
+            });
             return 0;
         }));
         return command;

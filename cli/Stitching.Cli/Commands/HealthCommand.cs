@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Grpc.Health.V1;
 using Stitching.Contracts.Common.V1;
 
@@ -14,26 +15,34 @@ public static class HealthCommand
         {
             var health = new Health.HealthClient(c.Channel);
             var overall = await health.CheckAsync(new HealthCheckRequest(), cancellationToken: ct);
-            Console.WriteLine($"server {(c.IsEmbedded ? "(embedded) " : "")}: {overall.Status.ToString().ToUpperInvariant()}");
+            var code = overall.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+            var result = new JsonObject { ["status"] = Status(overall), ["embedded"] = c.IsEmbedded };
             ServerInfo info;
             try { info = await new ServerInfoService.ServerInfoServiceClient(c.Channel).GetServerInfoAsync(new GetServerInfoRequest(), cancellationToken: ct); }
             catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unauthenticated)
             {
-                Console.WriteLine("  (services, checks and store need a token: --token or STITCHING_TOKEN)");
-                return overall.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+                result["note"] = "services, checks and store need a token: --token or STITCHING_TOKEN";
+                CliOutput.Print(parse, result, () => Console.WriteLine($"server {(c.IsEmbedded ? "(embedded) " : "")}: {Status(overall)}\n  ({result["note"]})"));
+                return code;
             }
-            foreach (var s in info.Services)
+            var services = new JsonObject();
+            foreach (var s in info.Services) services[s] = Status(await health.CheckAsync(new HealthCheckRequest { Service = s }, cancellationToken: ct));
+            result["services"] = services;
+            result["info"] = CliOutput.Node(info);
+            CliOutput.Print(parse, result, () =>
             {
-                var r = await health.CheckAsync(new HealthCheckRequest { Service = s }, cancellationToken: ct);
-                Console.WriteLine($"  {s,-44} {r.Status.ToString().ToUpperInvariant()}");
-            }
-            Console.WriteLine("checks:");
-            foreach (var check in info.Checks)
-                Console.WriteLine($"  {check.Name,-8} {check.Status.ToString().ToUpperInvariant(),-10} {check.Description} ({check.DurationMs:F1} ms)");
-            Console.WriteLine($"store: {info.StoreRoot}");
-            Console.WriteLine($"torch: {info.TorchVersion} on {info.Device}, {info.TorchThreads} threads");
-            return overall.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
+                Console.WriteLine($"server {(c.IsEmbedded ? "(embedded) " : "")}: {Status(overall)}");
+                foreach (var (s, status) in services) Console.WriteLine($"  {s,-44} {status}");
+                Console.WriteLine("checks:");
+                foreach (var check in info.Checks)
+                    Console.WriteLine($"  {check.Name,-8} {check.Status.ToString().ToUpperInvariant(),-10} {check.Description} ({check.DurationMs:F1} ms)");
+                Console.WriteLine($"store: {info.StoreRoot}");
+                Console.WriteLine($"torch: {info.TorchVersion} on {info.Device}, {info.TorchThreads} threads");
+            });
+            return code;
         }));
         return command;
     }
+
+    private static string Status(HealthCheckResponse r) => r.Status.ToString().ToUpperInvariant();
 }

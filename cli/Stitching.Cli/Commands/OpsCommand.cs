@@ -15,8 +15,11 @@ public static class OpsCommand
         list.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var ops = await Client(c).ListOperationsAsync(new ListOperationsRequest { Kind = parse.GetValue(kind) ?? "", Limit = parse.GetValue(limit) }, cancellationToken: ct);
-            if (ops.Operations.Count == 0) Console.WriteLine("no operations");
-            foreach (var op in ops.Operations) Console.WriteLine(Line(op));
+            CliOutput.Print(parse, ops, () =>
+            {
+                if (ops.Operations.Count == 0) Console.WriteLine("no operations");
+                foreach (var op in ops.Operations) Console.WriteLine(Line(op));
+            });
             return 0;
         }));
 
@@ -24,23 +27,25 @@ public static class OpsCommand
         var get = new Command("get", "Show one operation.") { id };
         get.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
-            Console.WriteLine(Line(await Client(c).GetOperationAsync(new GetOperationRequest { Id = parse.GetValue(id)! }, cancellationToken: ct)));
+            var op = await Client(c).GetOperationAsync(new GetOperationRequest { Id = parse.GetValue(id)! }, cancellationToken: ct);
+            CliOutput.Print(parse, op, () => Console.WriteLine(Line(op)));
             return 0;
         }));
 
-        var watch = new Command("watch", "Follow an operation's progress until it ends.") { id };
+        var watch = new Command("watch", "Follow an operation until it ends (a progress bar with ETA on stderr), then print its final state.") { id };
         watch.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
-            using var call = Client(c).WatchOperation(new WatchOperationRequest { Id = parse.GetValue(id)! }, cancellationToken: ct);
-            Operation? last = null;
-            await foreach (var op in call.ResponseStream.ReadAllAsync(ct)) Console.WriteLine(Line(last = op));
-            return last?.State == OperationState.Succeeded ? 0 : 1;
+            var started = await Client(c).GetOperationAsync(new GetOperationRequest { Id = parse.GetValue(id)! }, cancellationToken: ct);
+            var last = await ProgressBar.FollowAsync(c, started, ct);
+            CliOutput.Print(parse, last, () => Console.WriteLine(Line(last)));
+            return last.State == OperationState.Succeeded ? 0 : 1;
         }));
 
         var cancel = new Command("cancel", "Ask an operation to stop.") { id };
         cancel.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
-            Console.WriteLine(Line(await Client(c).CancelOperationAsync(new CancelOperationRequest { Id = parse.GetValue(id)! }, cancellationToken: ct)));
+            var op = await Client(c).CancelOperationAsync(new CancelOperationRequest { Id = parse.GetValue(id)! }, cancellationToken: ct);
+            CliOutput.Print(parse, op, () => Console.WriteLine(Line(op)));
             return 0;
         }));
 

@@ -48,7 +48,7 @@ public static class PaperCommand
             if (parse.GetValue(layerB) is { } lb) spec.Layers.LayerB = lb;
             spec.Stitch = new StitchSettings { AdamSteps = parse.GetValue(adamSteps) is 0 ? -1 : parse.GetValue(adamSteps) };
             return await ServerConnection.RunAsync(parse, ct, c => ReproduceCommand.RunAndWriteAsync(c, spec,
-                parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(paths.ModelsRoot)!, "reports", $"paper-{family0.Name}.md"), false, ct));
+                parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(paths.ModelsRoot)!, "reports", $"paper-{family0.Name}.md"), CliOutput.Json(parse), ct));
         });
         return command;
     }

@@ -38,11 +38,11 @@ public sealed class ProgressBar(TextWriter output)
         }
     }
 
-    /// <summary>A line of its own above the bar.</summary>
-    public void Note(string line)
+    /// <summary>A line of its own above the bar, on the bar's stream or on <paramref name="to"/> (stdout: a result line).</summary>
+    public void Note(string line, TextWriter? to = null)
     {
         if (_interactive) output.Write($"\r{"",-110}\r");
-        output.WriteLine(line);
+        (to ?? output).WriteLine(line);
         _lastDraw = TimeSpan.MinValue;
     }
 
@@ -50,6 +50,23 @@ public sealed class ProgressBar(TextWriter output)
     {
         if (_interactive) output.WriteLine();
         output.WriteLine($"finished in {Format(_clock.Elapsed)}");
+    }
+
+    /// <summary>
+    /// Waits for a call that reports no progress (a load on a --server) with its elapsed time on stderr, as there
+    /// is no ETA to show: redrawn on a terminal; when redirected, a line after 10 s and each minute after (a quick call prints nothing).
+    /// </summary>
+    public static async Task<T> WaitAsync<T>(string what, Task<T> call, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var next = TimeSpan.FromSeconds(10);
+        while (await Task.WhenAny(call, Task.Delay(250, ct)) != call)
+        {
+            if (!Console.IsErrorRedirected) Console.Error.Write($"\r{what}: {Format(clock.Elapsed)} elapsed");
+            else if (clock.Elapsed >= next) { Console.Error.WriteLine($"{what}: {Format(clock.Elapsed)} elapsed"); next += TimeSpan.FromMinutes(1); }
+        }
+        if (!Console.IsErrorRedirected && clock.Elapsed > TimeSpan.FromMilliseconds(250)) Console.Error.Write($"\r{"",-110}\r");
+        return await call;
     }
 
     private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s";
@@ -72,7 +89,7 @@ public sealed class ProgressBar(TextWriter output)
                 bar.Note($"{p.Message}{(p.Phase.EndsWith(": reused", StringComparison.Ordinal) ? " (reused)" : "")}");
             }
             var rate = p.Metrics.TryGetValue("tokens_per_second", out var tps) ? $" {tps:F0} tok/s" : "";
-            bar.Update(p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0, $"{p.Phase}{rate}", p.EtaSeconds);
+            bar.Update(op.State == OperationState.Succeeded ? 1 : p.TotalSteps > 0 ? (double)p.Step / p.TotalSteps : 0, $"{p.Phase}{rate}", p.EtaSeconds);
         }
         bar.Finish();
         return last;

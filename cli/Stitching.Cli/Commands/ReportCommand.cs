@@ -26,7 +26,8 @@ public static class ReportCommand
             var report = ReportWriter.Wrap(node);
             var md = Path.ChangeExtension(path, ".md");
             var markdown = File.Exists(md) ? File.ReadAllText(md) : Headings(report, $"Report rendered from {Path.GetFileName(path)}");
-            Print(ReportWriter.Write(parse.GetValue(output) ?? md, Title(markdown), markdown, report));
+            var files = ReportWriter.Write(parse.GetValue(output) ?? md, Title(markdown), markdown, report);
+            CliOutput.Print(parse, files, () => Print(files));
             return 0;
         });
         return command;

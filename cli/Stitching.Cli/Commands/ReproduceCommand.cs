@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Google.Protobuf;
 using Stitching.Contracts.Eval.V1;
 using Stitching.Eval.Experiments;
 using Stitching.Zoo.Family;
@@ -20,9 +19,8 @@ public static class ReproduceCommand
         var family = new Option<string>("--family") { Description = "Zoo family of --builtin brown: full (default) or ci.", DefaultValueFactory = _ => "full" };
         family.AcceptOnlyFromAmong("full", "ci");
         var plan = new Option<bool>("--plan") { Description = "Dry run: validate, resolve models and layers, estimate FLOPs, disk and memory; run nothing." };
-        var json = new Option<bool>("--json") { Description = "Print the plan or the experiment result as JSON." };
         var output = new Option<string?>("--out") { Description = "Report path PATH.md (default {store}/reports/NAME.md)." };
-        var command = new Command("reproduce", "Run an experiment spec end to end on the server, with a report.") { spec, builtin, family, plan, json, output };
+        var command = new Command("reproduce", "Run an experiment spec end to end on the server, with a report.") { spec, builtin, family, plan, output };
         command.SetAction(async (parse, ct) =>
         {
             ExperimentSpec s;
@@ -46,10 +44,10 @@ public static class ReproduceCommand
                 if (parse.GetValue(plan))
                 {
                     var p = await new ExperimentsService.ExperimentsServiceClient(c.Channel).PlanExperimentAsync(new RunExperimentRequest { Spec = s }, cancellationToken: ct);
-                    Console.WriteLine(parse.GetValue(json) ? JsonFormatter.Default.Format(p) : PlanText(p));
+                    CliOutput.Print(parse, p, () => Console.WriteLine(PlanText(p)));
                     return p.Problems.Count == 0 ? 0 : 3;
                 }
-                return await RunAndWriteAsync(c, s, parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(paths.ModelsRoot)!, "reports", $"{s.Name}.md"), parse.GetValue(json), ct);
+                return await RunAndWriteAsync(c, s, parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(paths.ModelsRoot)!, "reports", $"{s.Name}.md"), CliOutput.Json(parse), ct);
             });
         });
         return command;
@@ -64,7 +62,7 @@ public static class ReproduceCommand
     {
         var result = await ExperimentClient.RunAsync(c, s, ct);
         var (files, markdown) = await ExperimentClient.DownloadReportAsync(c, result.Report, Path.GetFullPath(markdownPath), ct);
-        Console.WriteLine(json ? JsonFormatter.Default.Format(result) : markdown);
+        Console.WriteLine(json ? CliOutput.Format(result) : markdown);
         ReportCommand.Print(files, json ? Console.Error : Console.Out);
         Console.Error.WriteLine($"experiment: {result.Stages.Count} stages ({result.Stages.Count(x => x.Reused)} reused), {result.Ledger.TotalFlops:E2} FLOPs; report artifact {result.Report.Kind}/{result.Report.Id}");
         return 0;

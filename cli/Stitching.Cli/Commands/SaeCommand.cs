@@ -52,7 +52,7 @@ public static class SaeCommand
     {
         var op = await Client(c).TrainAsync(request, cancellationToken: ct);
         var done = await ProgressBar.FollowAsync(c, op, ct);
-        if (done.State != OperationState.Succeeded) { Console.Error.WriteLine(OpsCommand.Line(done)); return null; }
+        if (done.State != OperationState.Succeeded) { CliOutput.Failed(done); return null; }
         return done.Result.Unpack<TrainResult>().Sae;
     }
 
@@ -70,7 +70,7 @@ public static class SaeCommand
             if (parse.GetValue(init) is { Length: > 0 } i) request.Init = Ref("sae", i);
             var sae = await TrainAsync(c, request, ct);
             if (sae is null) return 1;
-            Print(sae);
+            CliOutput.Print(parse, sae, () => Print(sae));
             return 0;
         }));
         return command;
@@ -90,16 +90,18 @@ public static class SaeCommand
             if (parse.GetValue(output) is { Length: > 0 } outDir)
             {
                 var cfg = FolderTransfer.Run(parse.GetValue(sae)!, parse.GetValue(stitch)!, outDir, parse.GetValue(renorm), parse.GetValue(model) ?? "", parse.GetValue(hook) ?? "");
-                Console.WriteLine($"wrote {Path.GetFullPath(outDir)}: {cfg.Architecture}, d_in {cfg.DIn}, d_sae {cfg.DSae}{(cfg.K > 0 ? $", k {cfg.K}" : "")}");
+                CliOutput.Print(parse, new { path = Path.GetFullPath(outDir), architecture = cfg.Architecture, d_in = cfg.DIn, d_sae = cfg.DSae, k = cfg.K },
+                    () => Console.WriteLine($"wrote {Path.GetFullPath(outDir)}: {cfg.Architecture}, d_in {cfg.DIn}, d_sae {cfg.DSae}{(cfg.K > 0 ? $", k {cfg.K}" : "")}"));
                 return Task.FromResult(0);
             }
             return ServerConnection.RunAsync(parse, ct, async c =>
             {
-                Print(await Client(c).TransferAsync(new TransferRequest
+                var transferred = await Client(c).TransferAsync(new TransferRequest
                 {
                     Sae = Ref("sae", parse.GetValue(sae)!), Stitch = Ref("stitch", parse.GetValue(stitch)!), RenormalizeDecoder = parse.GetValue(renorm),
                     Model = parse.GetValue(model) ?? "", Hook = parse.GetValue(hook) ?? "",
-                }, cancellationToken: ct));
+                }, cancellationToken: ct);
+                CliOutput.Print(parse, transferred, () => Print(transferred));
                 return 0;
             });
         });
@@ -113,7 +115,7 @@ public static class SaeCommand
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var r = await Client(c).ExportAsync(new ExportRequest { Sae = Ref("sae", parse.GetValue(SaeId)!), Path = Path.GetFullPath(parse.GetValue(path)!) }, cancellationToken: ct);
-            Console.WriteLine($"wrote {r.Path}: {string.Join(", ", r.Files)}");
+            CliOutput.Print(parse, r, () => Console.WriteLine($"wrote {r.Path}: {string.Join(", ", r.Files)}"));
             return 0;
         }));
         return command;
@@ -128,10 +130,11 @@ public static class SaeCommand
         var command = new Command("import", "Import an SAELens or sparsify SAE into the store.") { path, format, model, hook };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
-            Print(await Client(c).ImportAsync(new ImportRequest
+            var imported = await Client(c).ImportAsync(new ImportRequest
             {
                 Path = Path.GetFullPath(parse.GetValue(path)!), Format = parse.GetValue(format)!, Model = parse.GetValue(model) ?? "", Hook = parse.GetValue(hook) ?? "",
-            }, cancellationToken: ct));
+            }, cancellationToken: ct);
+            CliOutput.Print(parse, imported, () => Print(imported));
             return 0;
         }));
         return command;
@@ -142,7 +145,8 @@ public static class SaeCommand
         var command = new Command("describe", "Configuration, shapes and stored metrics of an SAE.") { SaeId };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
-            Print(await Client(c).DescribeAsync(new DescribeRequest { Sae = Ref("sae", parse.GetValue(SaeId)!) }, cancellationToken: ct));
+            var described = await Client(c).DescribeAsync(new DescribeRequest { Sae = Ref("sae", parse.GetValue(SaeId)!) }, cancellationToken: ct);
+            CliOutput.Print(parse, described, () => Print(described));
             return 0;
         }));
         return command;
@@ -159,7 +163,8 @@ public static class SaeCommand
         {
             var request = new CompareRequest { Scratch = Ref("sae", parse.GetValue(scratch)!), Warm = Ref("sae", parse.GetValue(warm)!), Window = parse.GetValue(window) };
             request.Thresholds.AddRange(parse.GetValue(thresholds) ?? []);
-            PrintComparison(await Client(c).CompareAsync(request, cancellationToken: ct));
+            var compared = await Client(c).CompareAsync(request, cancellationToken: ct);
+            CliOutput.Print(parse, compared, () => PrintComparison(compared));
             return 0;
         }));
         return command;

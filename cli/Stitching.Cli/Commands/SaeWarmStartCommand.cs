@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Stitching.Contracts.Sae.V1;
 
 namespace Stitching.Cli.Commands;
@@ -49,11 +50,20 @@ public static class SaeWarmStartCommand
             warmRequest.Init = transferred.Ref;
             var warm = await SaeCommand.TrainAsync(c, warmRequest, ct);
             if (scratch is null || warm is null) return 1;
-            SaeCommand.Print(scratch);
-            SaeCommand.Print(warm);
             var compare = new CompareRequest { Scratch = scratch.Ref, Warm = warm.Ref };
             compare.Thresholds.AddRange(parse.GetValue(thresholds) ?? []);
-            SaeCommand.PrintComparison(await client.CompareAsync(compare, cancellationToken: ct));
+            var comparison = await client.CompareAsync(compare, cancellationToken: ct);
+            var result = new JsonObject
+            {
+                ["source"] = CliOutput.Node(source), ["transferred"] = CliOutput.Node(transferred),
+                ["scratch"] = CliOutput.Node(scratch), ["warm"] = CliOutput.Node(warm), ["comparison"] = CliOutput.Node(comparison),
+            };
+            CliOutput.Print(parse, result, () =>
+            {
+                SaeCommand.Print(scratch);
+                SaeCommand.Print(warm);
+                SaeCommand.PrintComparison(comparison);
+            });
             return 0;
         }));
         return command;

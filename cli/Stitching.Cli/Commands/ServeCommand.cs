@@ -24,16 +24,21 @@ public static class ServeCommand
                 MinimumLogLevel = LogLevel.Information,
             }, ct);
             var options = server.Services.GetService(typeof(Microsoft.Extensions.Options.IOptions<Stitching.Hosting.StitchingOptions>)) as Microsoft.Extensions.Options.IOptions<Stitching.Hosting.StitchingOptions>;
-            Console.WriteLine($"stitch server listening on {server.Address}");
-            Console.WriteLine($"  services: activations, stitch, sae, eval (+ operations, artifacts, health, reflection)");
-            Console.WriteLine($"  store:    {Path.GetFullPath(options!.Value.StoreRoot)}");
-            Console.WriteLine(server.RedisNote is null
-                ? $"  redis:    {server.RedisUrl}{(server.LocalRedis is not null ? " (private redis-server started for this process)" : "")}"
-                : $"  redis:    none: {server.RedisNote}");
-            Console.WriteLine("Press Ctrl+C to stop.");
+            var store = Path.GetFullPath(options!.Value.StoreRoot);
+            // Under --json the banner is one JSON line a supervisor can read (the address to connect to); the logs stay on stderr.
+            CliOutput.Print(parse, new { address = server.Address, store, redis = server.RedisUrl, redis_note = server.RedisNote, local_redis = server.LocalRedis is not null }, () =>
+            {
+                Console.WriteLine($"stitch server listening on {server.Address}");
+                Console.WriteLine($"  services: activations, stitch, sae, eval (+ operations, artifacts, health, reflection)");
+                Console.WriteLine($"  store:    {store}");
+                Console.WriteLine(server.RedisNote is null
+                    ? $"  redis:    {server.RedisUrl}{(server.LocalRedis is not null ? " (private redis-server started for this process)" : "")}"
+                    : $"  redis:    none: {server.RedisNote}");
+                Console.WriteLine("Press Ctrl+C to stop.");
+            });
             try { await Task.Delay(Timeout.Infinite, ct); }
             catch (OperationCanceledException) { }
-            Console.WriteLine("stopping");
+            Console.Error.WriteLine("stopping");
             return 0;
         });
         return command;

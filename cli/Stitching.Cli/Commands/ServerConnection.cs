@@ -14,6 +14,8 @@ public sealed class ServerConnection : IAsyncDisposable
     public static readonly Option<string?> ServerOption = new("--server") { Description = "Address of a running server (http://host:port). Without it, an embedded server starts in this process.", Recursive = true };
     public static readonly Option<string?> StoreOption = new("--store") { Description = "Artifact store folder for the embedded server (default: $STITCHING_STORE or ~/.local/share/stitching/store).", Recursive = true };
 
+    public static readonly Option<bool> VerboseOption = new("--verbose", "-v") { Description = "Show the embedded server's log lines (on stderr); without it a command prints only its results and progress.", Recursive = true };
+
     public static readonly Option<string?> TokenOption = new("--token") { Description = "Bearer token for a --server that requires one (default: $STITCHING_TOKEN).", Recursive = true };
 
     private readonly EmbeddedServer? _embedded;
@@ -37,7 +39,12 @@ public sealed class ServerConnection : IAsyncDisposable
             if (!string.IsNullOrEmpty(token)) channelOptions.HttpHandler = new Stitching.Hosting.Clients.BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
             return new ServerConnection(GrpcChannel.ForAddress(server, channelOptions), null);
         }
-        var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions { StoreRoot = parse.GetValue(StoreOption), AllowedRoots = PathArguments(parse) }, ct);
+        var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions
+        {
+            StoreRoot = parse.GetValue(StoreOption),
+            AllowedRoots = PathArguments(parse),
+            MinimumLogLevel = parse.GetValue(VerboseOption) ? Microsoft.Extensions.Logging.LogLevel.Information : Microsoft.Extensions.Logging.LogLevel.None,
+        }, ct);
         return new ServerConnection(embedded.CreateChannel(), embedded);
     }
 
@@ -59,7 +66,7 @@ public sealed class ServerConnection : IAsyncDisposable
         return roots.ToList();
     }
 
-    /// <summary>Runs a client action, turning gRPC errors into one readable line and exit code 1.</summary>
+    /// <summary>Runs a client action, turning gRPC errors into one readable line and exit code 1 (usage errors: 2).</summary>
     public static async Task<int> RunAsync(ParseResult parse, CancellationToken ct, Func<ServerConnection, Task<int>> action)
     {
         try
@@ -69,15 +76,34 @@ public sealed class ServerConnection : IAsyncDisposable
         }
         catch (RpcException e)
         {
-            Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
+            Console.Error.WriteLine($"error: {Sentence(e)}");
             return 1;
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (ExitCode(e) == 2)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {Sentence(e)}");
             return 2;
         }
     }
+
+    /// <summary>2 for what the user typed (a command's own ArgumentException, an invalid argument found locally), 1 for the rest.</summary>
+    public static int ExitCode(Exception e) => e switch
+    {
+        _ when e.GetType() == typeof(ArgumentException) => 2,
+        Stitching.Core.Errors.StitchingException { Kind: Stitching.Core.Errors.ErrorKind.InvalidArgument } => 2,
+        AggregateException { InnerExceptions.Count: 1 } a => ExitCode(a.InnerExceptions[0]),
+        _ => 1,
+    };
+
+    /// <summary>An error as the one line a user reads: a gRPC status and its detail, or the innermost message.</summary>
+    public static string Sentence(Exception e) => e switch
+    {
+        RpcException r => $"{r.StatusCode}: {r.Status.Detail}",
+        AggregateException { InnerExceptions.Count: 1 } a => Sentence(a.InnerExceptions[0]),
+        TypeInitializationException { InnerException: { } inner } => Sentence(inner),
+        System.Reflection.TargetInvocationException { InnerException: { } inner } => Sentence(inner),
+        _ => e.Message.ReplaceLineEndings(" ").Trim(),
+    };
 
     public async ValueTask DisposeAsync()
     {

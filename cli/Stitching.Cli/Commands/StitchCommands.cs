@@ -34,10 +34,13 @@ public static class StitchCommands
                 ActivationSetA = Set(parse.GetValue(a)!), ActivationSetB = Set(parse.GetValue(b)!),
                 MaxTokens = parse.GetValue(tokens), SvccaVariance = parse.GetValue(variance),
             }, cancellationToken: ct);
-            Console.WriteLine($"SVCCA (rows: A hooks, columns: B hooks; {r.Tokens} tokens, variance kept {r.SvccaVariance})");
-            Console.WriteLine(StitchTables.Matrix(r.HooksA, r.HooksB, r.Svcca, r.BestB));
-            Console.WriteLine("linear CKA");
-            Console.WriteLine(StitchTables.Matrix(r.HooksA, r.HooksB, r.Cka, null));
+            CliOutput.Print(parse, r, () =>
+            {
+                Console.WriteLine($"SVCCA (rows: A hooks, columns: B hooks; {r.Tokens} tokens, variance kept {r.SvccaVariance})");
+                Console.WriteLine(StitchTables.Matrix(r.HooksA, r.HooksB, r.Svcca, r.BestB));
+                Console.WriteLine("linear CKA");
+                Console.WriteLine(StitchTables.Matrix(r.HooksA, r.HooksB, r.Cka, null));
+            });
             return 0;
         }));
         return command;
@@ -68,17 +71,15 @@ public static class StitchCommands
                 Adam = new AdamSettings { Epochs = parse.GetValue(epochs), LearningRate = parse.GetValue(lr), InitLstsq = parse.GetValue(init) },
             };
             if (parse.GetValue(alpha) is { } al) { request.Adam.Alpha = al; request.Adam.AlphaSet = true; }
-            var op = await new StitchService.StitchServiceClient(c.Channel).FitAsync(request, cancellationToken: ct);
-            using var watch = new OperationsService.OperationsServiceClient(c.Channel).WatchOperation(new WatchOperationRequest { Id = op.Id }, cancellationToken: ct);
-            await foreach (var o in watch.ResponseStream.ReadAllAsync(ct)) op = o;
-            if (op.State != OperationState.Succeeded) { Console.Error.WriteLine(OpsCommand.Line(op)); return 1; }
+            var op = await ProgressBar.FollowAsync(c, await new StitchService.StitchServiceClient(c.Channel).FitAsync(request, cancellationToken: ct), ct);
+            if (op.State != OperationState.Succeeded) return CliOutput.Failed(op);
             var result = op.Result.Unpack<FitResult>();
-            Console.WriteLine(StitchTables.Fit(result));
+            CliOutput.Print(parse, result, () => Console.WriteLine(StitchTables.Fit(result)));
             if (parse.GetValue(output) is { } path)
             {
                 var tensors = await TensorTransfer.ReadAsync(artifacts, result.Stitch, file: "stitch.safetensors", ct: ct);
                 SafetensorsWriter.Write(path, tensors, new Dictionary<string, string> { ["stitch"] = result.Stitch.Id, ["method"] = result.Method });
-                Console.WriteLine($"wrote {path}");
+                CliOutput.Notes(parse).WriteLine($"wrote {path}");
             }
             return 0;
         }));
@@ -101,7 +102,8 @@ public static class StitchCommands
                 Activations = TensorCodec.ToProto(reader.Read("activations")),
             }, cancellationToken: ct);
             SafetensorsWriter.Write(parse.GetValue(output)!, [TensorCodec.FromProto(r.Activations)]);
-            Console.WriteLine($"wrote {parse.GetValue(output)} [{string.Join(", ", r.Activations.Shape)}]");
+            CliOutput.Print(parse, new { path = Path.GetFullPath(parse.GetValue(output)!), shape = r.Activations.Shape },
+                () => Console.WriteLine($"wrote {parse.GetValue(output)} [{string.Join(", ", r.Activations.Shape)}]"));
             return 0;
         }));
         return command;
@@ -127,7 +129,7 @@ public static class StitchCommands
                 LayerA = parse.GetValue(layerA), LayerB = parse.GetValue(layerB), ContextLength = parse.GetValue(context), MaxRows = parse.GetValue(rows),
                 Texts = { parse.GetValue(texts)!.Select(File.ReadAllText) },
             }, cancellationToken: ct);
-            Console.WriteLine(StitchTables.Splice(r));
+            CliOutput.Print(parse, r, () => Console.WriteLine(StitchTables.Splice(r)));
             return 0;
         }));
         return command;

@@ -3,8 +3,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Grpc.Core;
-using k8s;
-using k8s.Models;
 using Stitching.Contracts.Common.V1;
 using Stitching.Contracts.Eval.V1;
 using Stitching.Eval.Experiments;
@@ -17,7 +15,7 @@ namespace Stitching.Cli.Commands;
 /// A point is finished when the report artifact of its spec's hash exists, so every command skips finished points,
 /// and points that share stages (the extraction, the stitch) share their stage records.
 /// </summary>
-public static class SweepCommand
+public static partial class SweepCommand
 {
     private static readonly Argument<string> SpecArgument = new("SPEC") { Description = "Sweep file: experiment: (the base spec) and sweep: (axes or points), YAML or JSON." };
 
@@ -58,9 +56,15 @@ public static class SweepCommand
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var sweep = Load(parse);
-            Console.WriteLine($"sweep {sweep.Name}: {sweep.Points.Count} points, parallelism {sweep.Parallelism}");
+            var points = new JsonArray();
             foreach (var p in sweep.Points)
-                Console.WriteLine($"  {p.Index,4}  {Hash(p)[..12]}  {(await FinishedAsync(c, p, ct) ? "finished" : "to run  ")}  {p.Name}");
+                points.Add(new JsonObject { ["index"] = p.Index, ["name"] = p.Name, ["spec_hash"] = Hash(p), ["finished"] = await FinishedAsync(c, p, ct) });
+            CliOutput.Print(parse, new JsonObject { ["sweep"] = sweep.Name, ["parallelism"] = sweep.Parallelism, ["points"] = points }, () =>
+            {
+                Console.WriteLine($"sweep {sweep.Name}: {sweep.Points.Count} points, parallelism {sweep.Parallelism}");
+                foreach (var p in points)
+                    Console.WriteLine($"  {p!["index"],4}  {p["spec_hash"]!.GetValue<string>()[..12]}  {(p["finished"]!.GetValue<bool>() ? "finished" : "to run  ")}  {p["name"]}");
+            });
             return 0;
         }));
         return command;
@@ -69,51 +73,77 @@ public static class SweepCommand
     private static Command Run()
     {
         var parallelism = new Option<int?>("--parallelism") { Description = "Points running at once (default: the sweep's parallelism)." };
-        var command = new Command("run", "Run every unfinished point, at most --parallelism at once; finished points are skipped.") { SpecArgument, parallelism };
+        var command = new Command("run", "Run every unfinished point, at most --parallelism at once (one bar with ETA on stderr); finished points are skipped.") { SpecArgument, parallelism };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var sweep = Load(parse);
             var slots = new SemaphoreSlim(Math.Max(1, parse.GetValue(parallelism) ?? sweep.Parallelism));
+            var progress = new SweepProgress(sweep.Points.Count);
+            var outcomes = new JsonObject[sweep.Points.Count];
             var failed = 0;
+            // A line per point as it starts and ends: stdout for a person, stderr under --json (where the result is one document at the end).
+            void Say(SweepPoint p, string what) => progress.Note($"point {p.Index} {p.Name}: {what}", CliOutput.Notes(parse));
             var tasks = sweep.Points.Select(async p =>
             {
                 await slots.WaitAsync(ct);
+                var outcome = outcomes[p.Index] = new JsonObject { ["index"] = p.Index, ["name"] = p.Name, ["spec_hash"] = Hash(p) };
                 try
                 {
-                    if (await FinishedAsync(c, p, ct)) { Console.WriteLine($"point {p.Index} {p.Name}: skipped (finished; report {ExperimentSpecs.ReportRef(Hash(p)).Id})"); return; }
-                    Console.WriteLine($"point {p.Index} {p.Name}: running");
-                    var result = await RunPointAsync(c, p, ct);
-                    Console.WriteLine($"point {p.Index} {p.Name}: done ({result.Stages.Count(s => s.Reused)} of {result.Stages.Count} stages reused; report {result.Report.Id})");
+                    if (await FinishedAsync(c, p, ct))
+                    {
+                        (outcome["status"], outcome["report"]) = ("skipped", ExperimentSpecs.ReportRef(Hash(p)).Id);
+                        progress.Skipped(p.Index);
+                        Say(p, $"skipped (finished; report {outcome["report"]})");
+                        return;
+                    }
+                    Say(p, "running");
+                    var result = await ExperimentClient.RunAsync(c, p.Spec, ct, progress: false, update: op => progress.Update(p.Index, op));
+                    (outcome["status"], outcome["report"], outcome["stages"], outcome["stages_reused"]) = ("done", result.Report.Id, result.Stages.Count, result.Stages.Count(s => s.Reused));
+                    progress.Ended(p.Index);
+                    Say(p, $"done ({result.Stages.Count(s => s.Reused)} of {result.Stages.Count} stages reused; report {result.Report.Id})");
                 }
                 catch (RpcException e)
                 {
                     Interlocked.Increment(ref failed);
-                    Console.WriteLine($"point {p.Index} {p.Name}: failed: {e.Status.Detail}");
+                    (outcome["status"], outcome["error"]) = ("failed", e.Status.Detail);
+                    progress.Ended(p.Index);
+                    Say(p, $"failed: {e.Status.Detail}");
                 }
                 finally { slots.Release(); }
             }).ToList();
             await Task.WhenAll(tasks);
-            Console.WriteLine($"sweep {sweep.Name}: {sweep.Points.Count - failed} of {sweep.Points.Count} points finished");
+            progress.Finish();
+            var summary = new JsonObject
+            {
+                ["sweep"] = sweep.Name, ["points"] = new JsonArray(outcomes.Select(o => (JsonNode)o).ToArray()),
+                ["finished"] = sweep.Points.Count - failed, ["failed"] = failed,
+            };
+            CliOutput.Print(parse, summary, () => Console.WriteLine($"sweep {sweep.Name}: {sweep.Points.Count - failed} of {sweep.Points.Count} points finished"));
             return failed == 0 ? 0 : 1;
         }));
         return command;
     }
 
-    private static Task<ExperimentResult> RunPointAsync(ServerConnection c, SweepPoint p, CancellationToken ct) => ExperimentClient.RunAsync(c, p.Spec, ct, progress: false);
-
     private static Command Point()
     {
         var index = new Option<int?>("--index") { Description = "The point to run (default: $JOB_COMPLETION_INDEX, set by a Kubernetes Indexed Job)." };
-        var command = new Command("point", "Run one point of a sweep (what each pod of the Indexed Job runs); a finished point returns at once.") { SpecArgument, index };
+        var command = new Command("point", "Run one point of a sweep (what each pod of the Indexed Job runs; its stages and a bar with ETA on stderr); a finished point returns at once.") { SpecArgument, index };
         command.SetAction((parse, ct) => ServerConnection.RunAsync(parse, ct, async c =>
         {
             var sweep = Load(parse);
             var i = parse.GetValue(index) ?? (int.TryParse(Environment.GetEnvironmentVariable("JOB_COMPLETION_INDEX"), out var e) ? e : -1);
             if (i < 0 || i >= sweep.Points.Count) throw new ArgumentException($"--index: {i} is not a point of {sweep.Name} (0 to {sweep.Points.Count - 1}); give --index or set JOB_COMPLETION_INDEX.");
             var p = sweep.Points[i];
-            if (await FinishedAsync(c, p, ct)) { Console.WriteLine($"point {i} {p.Name}: finished already (report {ExperimentSpecs.ReportRef(Hash(p)).Id})"); return 0; }
-            var result = await RunPointAsync(c, p, ct);
-            Console.WriteLine($"point {i} {p.Name}: done ({result.Stages.Count(s => s.Reused)} of {result.Stages.Count} stages reused; report {result.Report.Id})");
+            var outcome = new JsonObject { ["index"] = i, ["name"] = p.Name, ["spec_hash"] = Hash(p) };
+            if (await FinishedAsync(c, p, ct))
+            {
+                (outcome["status"], outcome["report"]) = ("skipped", ExperimentSpecs.ReportRef(Hash(p)).Id);
+                CliOutput.Print(parse, outcome, () => Console.WriteLine($"point {i} {p.Name}: finished already (report {outcome["report"]})"));
+                return 0;
+            }
+            var result = await ExperimentClient.RunAsync(c, p.Spec, ct);
+            (outcome["status"], outcome["report"], outcome["stages"], outcome["stages_reused"]) = ("done", result.Report.Id, result.Stages.Count, result.Stages.Count(s => s.Reused));
+            CliOutput.Print(parse, outcome, () => Console.WriteLine($"point {i} {p.Name}: done ({result.Stages.Count(s => s.Reused)} of {result.Stages.Count} stages reused; report {result.Report.Id})"));
             return 0;
         }));
         return command;
@@ -128,8 +158,9 @@ public static class SweepCommand
             var sweep = Load(parse);
             var (markdown, json, missing) = await CollectAsync(c, sweep, ct);
             var path = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(ZooCommand.Paths(parse).ModelsRoot)!, "reports", $"sweep-{Slug(sweep.Name)}.md");
-            Console.WriteLine(markdown);
-            ReportCommand.Print(ReportWriter.Write(path, $"Sweep {sweep.Name}", markdown, json));
+            var files = ReportWriter.Write(path, $"Sweep {sweep.Name}", markdown, json);
+            CliOutput.Print(parse, json, () => Console.WriteLine(markdown));
+            ReportCommand.Print(files, CliOutput.Notes(parse));
             return missing == 0 ? 0 : 3;
         }));
         return command;
@@ -183,81 +214,6 @@ public static class SweepCommand
         md.Append(table);
         var json = new JsonObject { ["schema"] = "stitching.sweep-report/1", ["sweep"] = sweep.Name, ["points"] = sweep.Points.Count, ["missing"] = new JsonArray(missing.Select(m => (JsonNode)m).ToArray()), ["sweep_rows"] = rows };
         return (md.ToString(), json, missing.Count);
-    }
-
-    private static Command Render()
-    {
-        var image = new Option<string>("--image") { Description = "Image with the stitch CLI (deploy/README).", Required = true };
-        var ns = new Option<string?>("--namespace") { Description = "Namespace of the Job and ConfigMap (default: the kubectl context's)." };
-        var server = new Option<string>("--eval-address") { Description = "The eval service in the cluster (default http://eval:50051, deploy/k8s).", DefaultValueFactory = _ => "http://eval:50051" };
-        var output = new Option<string?>("--out") { Description = "Write the manifests here instead of stdout." };
-        var command = new Command("render", "Emit a Kubernetes Indexed Job (one pod per point) and a ConfigMap holding the sweep file.") { SpecArgument, image, ns, server, output };
-        command.SetAction(parse =>
-        {
-            var file = parse.GetValue(SpecArgument)!;
-            var sweep = Load(parse);
-            var yaml = RenderJob(sweep, File.ReadAllText(file), parse.GetValue(image)!, parse.GetValue(ns), parse.GetValue(server)!);
-            if (parse.GetValue(output) is { } path) File.WriteAllText(path, yaml);
-            else Console.Write(yaml);
-            return 0;
-        });
-        return command;
-    }
-
-    /// <summary>The ConfigMap (the sweep file as given) and the Indexed Job whose pod i runs `stitch sweep point` for point i against the eval service.</summary>
-    public static string RenderJob(Sweep sweep, string sweepFile, string image, string? ns, string evalAddress)
-    {
-        var name = "sweep-" + Slug(sweep.Name);
-        if (name.Length > 52) name = name[..52].TrimEnd('-'); // Job names get a pod suffix; keep the total under 63
-        var labels = new Dictionary<string, string> { ["app.kubernetes.io/part-of"] = "stitching", ["app.kubernetes.io/component"] = "sweep", ["stitching.dev/sweep"] = name };
-        var configMap = new V1ConfigMap
-        {
-            ApiVersion = "v1", Kind = "ConfigMap",
-            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = labels },
-            Data = new Dictionary<string, string> { ["sweep.yaml"] = sweepFile },
-        };
-        var job = new V1Job
-        {
-            ApiVersion = "batch/v1", Kind = "Job",
-            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = labels },
-            Spec = new V1JobSpec
-            {
-                CompletionMode = "Indexed", Completions = sweep.Points.Count, Parallelism = Math.Min(sweep.Parallelism, sweep.Points.Count),
-                BackoffLimitPerIndex = 2, MaxFailedIndexes = sweep.Points.Count, PodFailurePolicy = null,
-                Template = new V1PodTemplateSpec
-                {
-                    Metadata = new V1ObjectMeta { Labels = labels },
-                    Spec = new V1PodSpec
-                    {
-                        RestartPolicy = "Never",
-                        SecurityContext = new V1PodSecurityContext { RunAsNonRoot = true, RunAsUser = 10001, RunAsGroup = 10001, SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" } },
-                        Containers =
-                        [
-                            new V1Container
-                            {
-                                Name = "point", Image = image,
-                                Command = ["dotnet", "/app/stitch.dll"],
-                                Args = ["sweep", "point", "/sweep/sweep.yaml", "--server", evalAddress],
-                                Env =
-                                [
-                                    new V1EnvVar { Name = "STITCHING_TOKEN", ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = "stitching-auth", Key = "client-token", Optional = true } } },
-                                ],
-                                VolumeMounts = [new V1VolumeMount { Name = "sweep", MountPath = "/sweep", ReadOnlyProperty = true }],
-                                Resources = new V1ResourceRequirements
-                                {
-                                    Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("100m"), ["memory"] = new("256Mi") },
-                                    Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("1Gi") },
-                                },
-                                SecurityContext = new V1SecurityContext { AllowPrivilegeEscalation = false, ReadOnlyRootFilesystem = true, Capabilities = new V1Capabilities { Drop = ["ALL"] } },
-                            },
-                        ],
-                        Volumes = [new V1Volume { Name = "sweep", ConfigMap = new V1ConfigMapVolumeSource { Name = name } }],
-                    },
-                },
-            },
-        };
-        return $"# stitch sweep render: {sweep.Points.Count} points of {sweep.Name}; pod i runs point i (stitch sweep list shows them).\n" +
-            KubernetesYaml.Serialize(configMap).TrimEnd() + "\n---\n" + KubernetesYaml.Serialize(job).TrimEnd() + "\n";
     }
 
     private static string Slug(string s) => new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray()).Trim('-');

@@ -20,15 +20,22 @@ public static class ZooCommand
         {
             var spec = FamilySpec.Named(parse.GetValue(family)!);
             var paths = Paths(parse);
-            Console.WriteLine(BuildFamily(spec, paths, ct).Markdown());
-            Console.WriteLine($"labelled sets: {paths.LabelsDir(spec)}");
+            var report = BuildFamily(spec, paths, ct);
+            CliOutput.Print(parse, new { report, labelled_sets = paths.LabelsDir(spec) }, () =>
+            {
+                Console.WriteLine(report.Markdown());
+                Console.WriteLine($"labelled sets: {paths.LabelsDir(spec)}");
+            });
             return 0;
         }, ct));
         var list = new Command("list", "One line per zoo model: name, built or not, checkpoint folder.") { };
         list.SetAction(parse =>
         {
-            foreach (var e in ZooCatalog.List(Paths(parse)))
-                Console.WriteLine($"{e.Name,-12} {(e.Built ? "built" : "not built"),-10} {e.Path}");
+            var entries = ZooCatalog.List(Paths(parse));
+            CliOutput.Print(parse, entries, () =>
+            {
+                foreach (var e in entries) Console.WriteLine($"{e.Name,-12} {(e.Built ? "built" : "not built"),-10} {e.Path}");
+            });
             return 0;
         });
         return new Command("zoo", "The embedded Pythia-style family trained on the Brown corpus.") { build, list };

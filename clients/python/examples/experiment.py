@@ -4,7 +4,7 @@ usage: python3 experiment.py HOST:PORT SPEC.json
 """
 import sys
 
-sys.path.insert(0, __file__.rsplit("/examples/", 1)[0])
+sys.path.insert(0, __file__.rsplit("/examples/", 1)[0])  # the source tree, when not installed
 from stitching import Client  # noqa: E402
 
 address, spec = sys.argv[1], sys.argv[2]

@@ -9,7 +9,7 @@ import uuid
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # the source tree, when not installed
 from stitching import Client  # noqa: E402
 
 

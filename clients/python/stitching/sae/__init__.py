@@ -1,0 +1,1 @@
+"""Generated from the .proto files of stitching.sae (generate.sh; do not edit)."""
