@@ -30,13 +30,16 @@ public sealed class StitchCli : IDisposable
     public GrpcChannel Channel { get; }
 
     /// <summary>Starts `stitch serve` on a free loopback port over a store, without Redis, and waits until it serves.</summary>
-    public static async Task<StitchCli> ServeAsync(string storeRoot, IReadOnlyDictionary<string, string>? environment = null)
+    public static async Task<StitchCli> ServeAsync(string storeRoot, IReadOnlyDictionary<string, string>? environment = null, string? address = null)
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        var address = $"http://127.0.0.1:{port}";
+        if (address is null)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            address = $"http://127.0.0.1:{port}";
+        }
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in new[] { Dll(), "serve", "--url", address, "--no-redis", "--store", storeRoot }) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;

@@ -51,6 +51,27 @@ public class PythonPackageTests(ITestOutputHelper output)
         Assert.DoesNotContain("skipped", pytest);
     }
 
+    [Fact]
+    public async Task The_README_Python_example_runs_verbatim_against_stitch_serve_on_its_default_address()
+    {
+        var readme = File.ReadAllText(Path.Combine(Python.RepoRoot(), "README.md"));
+        var section = System.Text.RegularExpressions.Regex.Match(readme, @"^## [^\n]*\bPython\b[^\n]*\n(.*?)(?=^## )", System.Text.RegularExpressions.RegexOptions.Multiline | System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.True(section.Success, "README.md has no '## ' section with the word Python");
+        var block = System.Text.RegularExpressions.Regex.Match(section.Groups[1].Value, "```python\n(.*?)```", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.True(block.Success, "the README's Python section has no ```python block");
+        Assert.InRange(block.Groups[1].Value.Trim().Split('\n').Length, 1, 12);
+        using var dir = new TempDir("readme-python");
+        // `./stitch serve` with no flags listens on 127.0.0.1:50051 (ServeCommand's default), which the example names.
+        using var server = await StitchCli.ServeAsync(Path.Combine(dir.Path, "store"), address: "http://127.0.0.1:50051");
+        var script = Path.Combine(dir.Path, "example.py");
+        File.WriteAllText(script, block.Groups[1].Value);
+        var printed = Run(Python.Exe, [script], dir.Path, new Dictionary<string, string> { ["PYTHONPATH"] = Path.Combine(Python.RepoRoot(), "clients", "python"), ["PYTHONDONTWRITEBYTECODE"] = "1" }, TimeSpan.FromMinutes(2));
+        // b is exactly affine in a, so the least-squares stitch reconstructs it: FVU near zero.
+        var fvu = double.Parse(System.Text.RegularExpressions.Regex.Match(printed, @"FVU of the stitch A -> B: (\S+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(fvu, 0, 1e-4);
+        Assert.Contains("(2, 96)", printed);
+    }
+
     /// <summary>Runs a program to its end, its output (stdout and stderr) written to the test log; fails on a non-zero exit.</summary>
     private string Run(string program, string[] args, string workingDirectory, IReadOnlyDictionary<string, string> env, TimeSpan limit)
     {
