@@ -23,7 +23,7 @@ public partial class MainJobOutputTests(ITestOutputHelper output)
         var store = Path.Combine(dir.Path, "store");
         var md = Path.Combine(dir.Path, "paper.md");
         // The ci family with a smaller budget: what is checked is where each line goes, not the numbers.
-        var (code, stdout, stderr) = await RunAsync(["paper", "--family", "ci", "--tokens", "16384", "--epochs", "1", "--adam-steps", "0", "--store", store, "--out", md]);
+        var (code, stdout, stderr) = await RunAsync(["paper", "--family", "ci", "--tokens", "16384", "--sae-epochs", "1", "--sae-widths", "4", "--adam-steps", "0", "--store", store, "--out", md]);
         output.WriteLine(string.Join("\n", stderr.TakeLast(20)));
         Assert.True(code == 0, $"stitch paper failed ({code}): {string.Join("\n", stderr.TakeLast(20))}");
 
