@@ -98,8 +98,8 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         var transferred = await new SaeService.SaeServiceClient(server.Channel).TransferAsync(new TransferRequest { Sae = saeRef, Stitch = stitch, Model = "tiny-b", Hook = "blocks.2.hook_resid_pre" });
         // document level: a paragraph (rows of 32 tokens, mean-pooled) of docs/metrics.md against one of the README
         var docs = new ProbeDataset { ClassNames = { "readme", "metrics" } };
-        foreach (var (file, label) in new[] { ("README.md", 0), ("docs/metrics.md", 1) })
-            foreach (var p in File.ReadAllText(Path.Combine(Python.RepoRoot(), file)).Split("\n\n").Where(p => p.Trim().Length > 40))
+        foreach (var (file, label) in new[] { ("README.txt", 0), ("docs-metrics.txt", 1) })
+            foreach (var p in File.ReadAllText(TinyModels.CorpusFile(file)).Split("\n\n").Where(p => p.Trim().Length > 40))
                 docs.Examples.Add(new LabelledText { Text = p, Label = label });
         var request = new EvaluateProbesRequest
         {
@@ -140,8 +140,8 @@ public class ProbeEvaluationTests(ITestOutputHelper output)
         var file = Path.Combine(dir.Path, "set.jsonl");
         // string labels become class ids in sorted order: "metrics" 0, "readme" 1; the split is given per line
         var lines = new List<string>();
-        foreach (var (name, label) in new[] { ("README.md", "readme"), ("docs/metrics.md", "metrics") })
-            foreach (var (p, i) in File.ReadAllText(Path.Combine(Python.RepoRoot(), name)).Split("\n\n").Where(p => p.Trim().Length > 40).Select((p, i) => (p, i)))
+        foreach (var (name, label) in new[] { ("README.txt", "readme"), ("docs-metrics.txt", "metrics") })
+            foreach (var (p, i) in File.ReadAllText(TinyModels.CorpusFile(name)).Split("\n\n").Where(p => p.Trim().Length > 40).Select((p, i) => (p, i)))
                 lines.Add(System.Text.Json.JsonSerializer.Serialize(new { text = p, label, split = (i % 4) switch { < 2 => "train", 2 => "validation", _ => "test" } }));
         File.WriteAllLines(file, lines);
         string Cli(params string[] args) => Python.RunProgram("dotnet", [StitchCli.Dll(), "eval", "probes", "--server", server.Server.Address,

@@ -28,8 +28,8 @@ public class SteeringEvaluationTests(ITestOutputHelper output)
     private static ProbeDataset Paragraphs()
     {
         var set = new ProbeDataset { ClassNames = { "readme", "metrics" } };
-        foreach (var (file, label) in new[] { ("README.md", 0), ("docs/metrics.md", 1) })
-            foreach (var p in File.ReadAllText(Path.Combine(Python.RepoRoot(), file)).Split("\n\n").Where(p => p.Trim().Length > 40))
+        foreach (var (file, label) in new[] { ("README.txt", 0), ("docs-metrics.txt", 1) })
+            foreach (var p in File.ReadAllText(TinyModels.CorpusFile(file)).Split("\n\n").Where(p => p.Trim().Length > 40))
                 set.Examples.Add(new LabelledText { Text = p, Label = label });
         return set;
     }

@@ -19,11 +19,17 @@ public static class TinyModels
     public const int VocabSize = 320;
     public static string ModelsRoot => Folder.Value;
 
-    /// <summary>Real text: the repository's markdown documents, split into paragraphs.</summary>
+    /// <summary>
+    /// Real text, split into paragraphs: copies of five of the repository's documents as they were on 2026-12-02
+    /// (Fixtures/corpus), frozen so that editing the docs cannot change the tests' tokenizer and data.
+    /// </summary>
     public static IReadOnlyList<string> Documents() =>
-        new[] { "README.md", "docs/flops.md", "docs/metrics.md", "deploy/k8s/README.md", "build/README.md" }
-            .Select(f => Path.Combine(Python.RepoRoot(), f)).Where(File.Exists)
+        new[] { "README.txt", "docs-flops.txt", "docs-metrics.txt", "deploy-k8s-README.txt", "build-README.txt" }
+            .Select(CorpusFile)
             .SelectMany(f => File.ReadAllText(f).Split("\n\n")).Where(p => p.Trim().Length > 40).ToList();
+
+    /// <summary>A file of the frozen test corpus (Fixtures/corpus).</summary>
+    public static string CorpusFile(string name) => Path.Combine(Python.RepoRoot(), "tests", "Stitching.Tests", "Fixtures", "corpus", name);
 
     private static string Create()
     {
