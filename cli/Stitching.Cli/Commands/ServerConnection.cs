@@ -66,24 +66,12 @@ public sealed class ServerConnection : IAsyncDisposable
         return roots.ToList();
     }
 
-    /// <summary>Runs a client action, turning gRPC errors into one readable line and exit code 1 (usage errors: 2).</summary>
+    /// <summary>Runs a client action over a connection to --server or an embedded server, closing it after.</summary>
     public static async Task<int> RunAsync(ParseResult parse, CancellationToken ct, Func<ServerConnection, Task<int>> action)
     {
-        try
-        {
-            await using var connection = await OpenAsync(parse, ct);
-            return await action(connection);
-        }
-        catch (RpcException e)
-        {
-            Console.Error.WriteLine($"error: {Sentence(e)}");
-            return 1;
-        }
-        catch (Exception e) when (ExitCode(e) == 2)
-        {
-            Console.Error.WriteLine($"error: {Sentence(e)}");
-            return 2;
-        }
+        // Errors propagate to Program's one handler: one line on stderr, ExitCode(e), the stack trace with --verbose.
+        await using var connection = await OpenAsync(parse, ct);
+        return await action(connection);
     }
 
     /// <summary>2 for what the user typed (a command's own ArgumentException, an invalid argument found locally), 1 for the rest.</summary>
