@@ -15,7 +15,7 @@ namespace Stitching.Core.Operations;
 /// finished jobs after a restart too. On start-up, jobs of this host's kinds that a previous process left
 /// unfinished are resumed when their handler is resumable, else marked FAILED with a message saying so.
 /// </summary>
-public sealed class OperationRunner : IHostedService, IDisposable
+public sealed class OperationRunner : IHostedLifecycleService, IDisposable
 {
     private static readonly ActivitySource Source = new("Stitching.Operations");
     private readonly Dictionary<string, IOperationHandler> _handlers;
@@ -278,7 +278,16 @@ public sealed class OperationRunner : IHostedService, IDisposable
         _ => "INTERNAL",
     };
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Resumes (or fails) what a previous process left unfinished once every hosted service has started, the gRPC
+    /// server included: a resumed orchestrator (an experiment) calls this host's own services at once, and before
+    /// Kestrel listens those calls would be refused. Until then its record reads as it was left (RUNNING), which
+    /// is what a watcher or a resubmission that joins it expects.
+    /// </summary>
+    public Task StartedAsync(CancellationToken cancellationToken)
     {
         // Only kinds this host runs: in Kubernetes the services share one store, and another service's
         // running jobs are not ours to resume or fail.
@@ -303,6 +312,9 @@ public sealed class OperationRunner : IHostedService, IDisposable
         }
         return Task.CompletedTask;
     }
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Cancels running jobs and waits (within the host's shutdown timeout) until they have stopped.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)

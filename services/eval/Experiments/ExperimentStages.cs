@@ -63,14 +63,14 @@ public sealed class ExperimentStages(ServiceChannels channels, StageLedger ledge
         {
             try
             {
-                var existing = await ops.GetOperationAsync(new GetOperationRequest { Id = previous.OperationId }, cancellationToken: ct);
+                var existing = await WhileUnavailableAsync(() => ops.GetOperationAsync(new GetOperationRequest { Id = previous.OperationId }, cancellationToken: ct).ResponseAsync);
                 if (existing.State is not (OperationState.Failed or OperationState.Cancelled)) op = existing; // live, resumed or done: follow it
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.NotFound) { }
         }
         if (op is null)
         {
-            op = await start(channel);
+            op = await WhileUnavailableAsync(() => start(channel));
             ledger.Save(new StageRecord { Name = name, Key = key, State = StageState.Running, Service = service, OperationId = op.Id });
         }
         var final = await FollowAsync(ops, op, name);
@@ -101,7 +101,7 @@ public sealed class ExperimentStages(ServiceChannels channels, StageLedger ledge
         if (ledger.Load(key) is { State: StageState.Succeeded } previous) return Reuse<T>(previous);
         Report(name, "", 0, 0);
         var clock = Stopwatch.StartNew();
-        var result = await call(channels.For(service));
+        var result = await WhileUnavailableAsync(() => call(channels.For(service)));
         var record = new StageRecord
         {
             Name = name, Key = key, State = StageState.Succeeded, Service = service, Result = Any.Pack(result),
@@ -173,10 +173,29 @@ public sealed class ExperimentStages(ServiceChannels channels, StageLedger ledge
             }
             if (OperationRunner.IsFinal(last.State)) break;
             await Task.Delay(TimeSpan.FromMilliseconds(250), ct); // a record its host has not relaunched yet (just restarted) ends its watch at once
-            last = await ops.GetOperationAsync(new GetOperationRequest { Id = op.Id }, cancellationToken: ct);
+            last = await WhileUnavailableAsync(() => ops.GetOperationAsync(new GetOperationRequest { Id = op.Id }, cancellationToken: ct).ResponseAsync);
         }
         return last;
     }
+
+    /// <summary>
+    /// Retries a call while its service answers UNAVAILABLE (not listening yet after a restart, a pod being replaced),
+    /// every 2 s for up to two minutes, as <see cref="FollowAsync"/> does for a dropped watch; other errors pass through.
+    /// </summary>
+    private async Task<T> WhileUnavailableAsync<T>(Func<Task<T>> call)
+    {
+        for (var failures = 0; ; failures++)
+        {
+            try { return await call(); }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && failures < UnavailableRetries && !ct.IsCancellationRequested)
+            {
+                await Task.Delay(UnavailableDelay, ct);
+            }
+        }
+    }
+
+    private const int UnavailableRetries = 60;
+    private static readonly TimeSpan UnavailableDelay = TimeSpan.FromSeconds(2);
 
     private void Report(string stage, string phase, double fraction, double eta, OperationProgress? inner = null)
     {

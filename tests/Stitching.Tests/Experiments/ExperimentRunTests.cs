@@ -150,7 +150,7 @@ public class ExperimentRunTests(ITestOutputHelper output)
         using var storeDir = new TempDir("experiment-kill");
         var spec = TinySpec(saeEpochs: 8);
         var env = new Dictionary<string, string> { ["Stitching__ModelsRoot"] = TinyModels.ModelsRoot };
-        string id;
+        string id, firstLog;
         using (var first = await StitchCli.ServeAsync(storeDir.Path, env))
         {
             id = (await new ExperimentsService.ExperimentsServiceClient(first.Channel).RunExperimentAsync(new RunExperimentRequest { Spec = spec })).Id;
@@ -161,6 +161,7 @@ public class ExperimentRunTests(ITestOutputHelper output)
                 if (o.Progress?.Phase is { } phase && phase.StartsWith("sae.scratch.96: train", StringComparison.Ordinal) && o.Progress.Metrics.GetValueOrDefault("stage_eta_seconds") > 0) break;
             }
             first.KillHard();
+            firstLog = first.Log;
         }
         var before = Directory.EnumerateFiles(Path.Combine(storeDir.Path, "_stages"), "*.pb").Select(f => StageRecord.Parser.ParseFrom(File.ReadAllBytes(f))).ToDictionary(r => r.Name);
         Assert.Equal(StageState.Running, before["sae.scratch.96"].State);
@@ -170,6 +171,11 @@ public class ExperimentRunTests(ITestOutputHelper output)
 
         using var second = await StitchCli.ServeAsync(storeDir.Path, env);
         var resubmitted = await new ExperimentsService.ExperimentsServiceClient(second.Channel).RunExperimentAsync(new RunExperimentRequest { Spec = spec });
+        if (resubmitted.Id != id)
+        {
+            var old = await new OperationsService.OperationsServiceClient(second.Channel).GetOperationAsync(new GetOperationRequest { Id = id });
+            output.WriteLine($"the interrupted experiment {id}: {old.State}, attempt {old.Attempt}, {old.Error}\nsecond server:\n{second.Log}");
+        }
         Assert.Equal(id, resubmitted.Id); // the restarted host resumed the experiment; the resubmission joins it
         var done = await OperationWaiter.SucceededAsync(second.Channel, id, TimeSpan.FromMinutes(5));
         Assert.Equal(2, done.Attempt);
@@ -184,6 +190,11 @@ public class ExperimentRunTests(ITestOutputHelper output)
         }
         // The SAE stage in flight was followed, not started again: its training operation resumed from its checkpoint.
         var scratch = result.Stages.Single(s => s.Name == "sae.scratch.96");
+        if (before["sae.scratch.96"].OperationId != scratch.OperationId)
+        {
+            var old = await new OperationsService.OperationsServiceClient(second.Channel).GetOperationAsync(new GetOperationRequest { Id = before["sae.scratch.96"].OperationId });
+            output.WriteLine($"the interrupted training operation {old.Id}: {old.State}, attempt {old.Attempt}, {old.Error}\nfirst server:\n{firstLog}\nsecond server:\n{second.Log}");
+        }
         Assert.Equal(before["sae.scratch.96"].OperationId, scratch.OperationId);
         Assert.Equal(2, (await new OperationsService.OperationsServiceClient(second.Channel).GetOperationAsync(new GetOperationRequest { Id = scratch.OperationId })).Attempt);
         var interrupted = ValidReport(await ReadTextAsync(second.Channel, result.Report, "report.json"));

@@ -39,3 +39,29 @@ public sealed class ResumableCountingJob : CountingJob, IOperationHandler
     public override string Kind => "test.count-resumable";
     bool IOperationHandler.Resumable => true;
 }
+
+/// <summary>
+/// Test-only resumable job that, once resumed after a restart (attempt 2), makes one gRPC call to its own host
+/// without retrying: it succeeds only when the host's server is listening by the time resumed jobs run, as a
+/// resumed experiment needs (it calls the other services in the same process at once).
+/// </summary>
+public sealed class CallsItsServerJob(Microsoft.AspNetCore.Hosting.Server.IServer server) : IOperationHandler
+{
+    public string Kind => "test.call-own-server";
+    public bool Resumable => true;
+
+    public async Task ExecuteAsync(OperationContext context, CancellationToken cancellationToken)
+    {
+        if (context.Attempt == 1)
+        {
+            context.Report(new OperationProgress { Phase = "waiting for the restart" });
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        var addresses = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
+        var address = addresses.FirstOrDefault(a => !a.EndsWith(":0", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"the server has no bound address yet ({string.Join(", ", addresses)})");
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(address.Replace("0.0.0.0", "127.0.0.1").Replace("[::]", "127.0.0.1"));
+        var reply = await new Grpc.Health.V1.Health.HealthClient(channel).CheckAsync(new Grpc.Health.V1.HealthCheckRequest(), cancellationToken: cancellationToken);
+        context.SetResult(new Struct { Fields = { ["health"] = Value.ForString(reply.Status.ToString()), ["attempt"] = Value.ForNumber(context.Attempt) } });
+    }
+}

@@ -18,6 +18,10 @@ public sealed class StitchCli : IDisposable
     }
 
     private readonly Process _process;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _log = new();
+
+    /// <summary>What the server printed (stdout and stderr, in arrival order), for a failing test's output.</summary>
+    public string Log => string.Join('\n', _log);
 
     private StitchCli(Process process, string address)
     {
@@ -44,11 +48,11 @@ public sealed class StitchCli : IDisposable
         foreach (var a in new[] { Dll(), "serve", "--url", address, "--no-redis", "--store", storeRoot }) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var cli = new StitchCli(process, address);
+        process.OutputDataReceived += (_, e) => { if (e.Data is { } line) cli._log.Enqueue(line); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) cli._log.Enqueue(line); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var cli = new StitchCli(process, address);
         var health = new Health.HealthClient(cli.Channel);
         for (var i = 0; i < 300; i++)
         {

@@ -46,6 +46,7 @@ public sealed class TestServer : IAsyncDisposable
                 if (!testJobs) return;
                 b.Services.AddSingleton<IOperationHandler, CountingJob>();
                 b.Services.AddSingleton<IOperationHandler, ResumableCountingJob>();
+                b.Services.AddSingleton<IOperationHandler, CallsItsServerJob>();
             },
         });
         return new TestServer(server, owned);
