@@ -130,7 +130,7 @@ public class TrustBoundaryTests
     public async Task Limits_hold_before_memory_is_spent_and_generation_shares_the_torch_thread()
     {
         await using var server = await TestServer.StartAsync(redis: false, testJobs: false, modelsRoot: TinyModels.ModelsRoot,
-            settings: new Dictionary<string, string> { ["Stitching:MaxForwardTokens"] = "4096", ["Stitching:MaxGenerateTokens"] = "200" });
+            settings: new Dictionary<string, string> { ["Stitching:MaxForwardTokens"] = "4096", ["Stitching:MaxGenerateTokens"] = "4000" });
         var client = new ActivationsService.ActivationsServiceClient(server.Channel);
         var model = new ModelSpec { Model = "tiny-a" };
         await client.LoadModelAsync(new LoadModelRequest { Model = model });
@@ -149,17 +149,18 @@ public class TrustBoundaryTests
         }).ResponseAsync);
         Assert.Equal(StatusCode.ResourceExhausted, over.StatusCode);
         Assert.Contains("MaxForwardTokens", over.Status.Detail);
-        Assert.Equal(StatusCode.ResourceExhausted, await CodeOf(() => client.GenerateAsync(new GenerateRequest { Model = model, Prompt = "the", MaxNewTokens = 201 }).ResponseAsync));
+        Assert.Equal(StatusCode.ResourceExhausted, await CodeOf(() => client.GenerateAsync(new GenerateRequest { Model = model, Prompt = "the", MaxNewTokens = 4001 }).ResponseAsync));
 
-        // A long generation (200 steps) and a short Forward at once: the Forward is served between steps.
-        // The bound is an ordering, not a time: the Forward finishes while the generation is still running
-        // (before, Generate held the torch thread for all its steps and the Forward waited for the end).
+        // A long generation (4000 steps, seconds even on a fast machine: 200 steps once ended within the
+        // 200 ms wait) and a short Forward at once: the Forward is served between steps. The bound is an
+        // ordering, not a time: the Forward finishes while the generation is still running (before,
+        // Generate held the torch thread for all its steps and the Forward waited for the end).
         var small = TensorCodec.ToProto(new HostTensor("token_ids", Stitching.Core.Tensors.DType.I32, [1, 4], System.Runtime.InteropServices.MemoryMarshal.AsBytes(new[] { 5, 6, 7, 8 }.AsSpan()).ToArray()));
-        var generate = client.GenerateAsync(new GenerateRequest { Model = model, Prompt = "the", MaxNewTokens = 200, IgnoreEos = true }).ResponseAsync;
+        var generate = client.GenerateAsync(new GenerateRequest { Model = model, Prompt = "the", MaxNewTokens = 4000, IgnoreEos = true }).ResponseAsync;
         await Task.Delay(200);
         await client.ForwardAsync(new Contracts.Activations.V1.ForwardRequest { Model = model, TokenIds = small, ReturnLoss = true });
         Assert.False(generate.IsCompleted, "the generation ended before the Forward: make it longer for this check to mean anything");
         var generated = await generate;
-        Assert.Equal(200, generated.NewIds.Count);
+        Assert.Equal(4000, generated.NewIds.Count);
     }
 }
