@@ -8,7 +8,8 @@ namespace Stitching.Core.Compute;
 /// and leaves them to the finalizer; when a GC lands while a native call still reads such a Scalar, the
 /// finalizer frees it under the call ("Unknown scalar type", garbage scalars; dotnet/TorchSharp#1434,
 /// #1496). Hot loops (SAE training steps) wrap each step in this region: the GC runs before the step
-/// instead of during it. Best effort: if the budget is exceeded the runtime collects anyway.
+/// instead of during it. Best effort: if the budget is exceeded the runtime collects anyway. Entering first
+/// lets <see cref="NativeMemory.Relieve"/> collect when native memory left to finalizers has grown.
 /// </summary>
 public readonly struct NoGcRegion : IDisposable
 {
@@ -16,8 +17,11 @@ public readonly struct NoGcRegion : IDisposable
 
     private NoGcRegion(bool started) => _started = started;
 
-    public static NoGcRegion Enter(long budgetBytes = 64L << 20)
+    public const long DefaultBudgetBytes = 64L << 20;
+
+    public static NoGcRegion Enter(long budgetBytes = DefaultBudgetBytes)
     {
+        NativeMemory.Relieve();
         try { return new NoGcRegion(GCSettings.LatencyMode != GCLatencyMode.NoGCRegion && GC.TryStartNoGCRegion(budgetBytes)); }
         catch (InvalidOperationException) { return new NoGcRegion(false); }
         catch (ArgumentOutOfRangeException) { return new NoGcRegion(false); }

@@ -37,6 +37,7 @@ public static class AdamStitchTrainer
             for (long start = 0; start < n && step < total; start += o.BatchSize, step++)
             {
                 ct.ThrowIfCancellationRequested();
+                NativeMemory.Relieve(); // TorchSharp's optimizer step leaves native memory to finalizers
                 using var scope = NewDisposeScope();
                 var index = order.slice(0, start, Math.Min(n, start + o.BatchSize), 1);
                 var (x, y) = (a.index_select(0, index), b.index_select(0, index));
