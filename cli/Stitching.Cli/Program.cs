@@ -3,6 +3,7 @@ using Stitching.Cli.Commands;
 
 // stitch: the command-line client. Every command talks gRPC: to --server when given, else to an
 // embedded all-in-one server started in this process on a loopback port.
+Stitching.Core.Compute.TorchEnvironment.Apply(); // before the first tensor (zoo builds run torch here too)
 var root = new RootCommand("stitch: move learned features (SAEs, probes, steering vectors) between language models through affine stitches.")
 {
     ServeCommand.Create(),

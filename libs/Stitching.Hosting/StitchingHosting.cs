@@ -28,6 +28,7 @@ public static class StitchingHosting
 {
     public static WebApplicationBuilder AddStitchingDefaults(this WebApplicationBuilder builder, string hostName)
     {
+        Core.Compute.TorchEnvironment.Apply();
         var services = builder.Services;
         var configured = builder.Configuration.GetSection(StitchingOptions.Section).Get<StitchingOptions>() ?? new StitchingOptions();
         services.AddOptions<StitchingOptions>()

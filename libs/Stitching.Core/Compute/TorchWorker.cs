@@ -14,6 +14,8 @@ public sealed class TorchWorker : IDisposable
     private readonly Channel<Action> _queue = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _thread;
 
+    static TorchWorker() => TorchEnvironment.Apply();
+
     public TorchWorker(string device = "cpu", int? threads = null)
     {
         Device = torch.device(device);

@@ -66,6 +66,12 @@ public static class Ops
             k = k.repeat_interleave(heads / kvHeads, dim: 1);
             v = v.repeat_interleave(heads / kvHeads, dim: 1);
         }
+        // Torch's fused scaled-dot-product attention where its semantics are these: the default scale
+        // 1/sqrt(hd), no soft-cap, no window, and a causal mask it can express (no cached keys: is_causal; one
+        // query after cached keys: no mask). Otherwise (Gemma-2's capped, windowed, pre-scaled attention; a
+        // multi-token step after a cache) the eager path below. Same result up to float rounding (parity tests).
+        if (softcap is null && window is null && Math.Abs(scale * Math.Sqrt(q.shape[3]) - 1) < 1e-12 && (offset == 0 || t == 1))
+            return F.scaled_dot_product_attention(q, k, v, null, 0.0, offset == 0 && t > 1); // last: is_causal (TorchSharp spells it is_casual)
         var scores = matmul(q, k.transpose(-2, -1)) * scale;
         if (softcap is { } cap) scores = tanh(scores / cap) * cap;
         // query i sits at position offset + i (after cached keys), key j at position j

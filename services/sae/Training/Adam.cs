@@ -24,13 +24,15 @@ public sealed class Adam(double beta1, double beta2, double eps = 1e-8) : IDispo
         }
         // Scalars are created explicitly and disposed after use: an implicit double -> Scalar temporary
         // can be finalized by the GC while the native call still reads it (seen as "Unknown scalar type").
+        // Six passes over the parameter's size instead of eight (these tensors are M x d, memory-bound): m by lerp,
+        // and sqrt(v / c2) + eps = (sqrt(v) + eps sqrt(c2)) / sqrt(c2), the sqrt(c2) folded into the step size.
         var c1 = 1 - Math.Pow(beta1, t);
-        var c2 = 1 - Math.Pow(beta2, t);
-        using Scalar b1 = beta1.ToScalar(), a1 = (1 - beta1).ToScalar(), b2 = beta2.ToScalar(), a2 = (1 - beta2).ToScalar(),
-            bias2 = c2.ToScalar(), epsilon = eps.ToScalar(), step = (-lr / c1).ToScalar();
-        s.M.mul_(b1).add_(grad, alpha: a1);
+        var c2 = Math.Sqrt(1 - Math.Pow(beta2, t));
+        using Scalar b2 = beta2.ToScalar(), a2 = (1 - beta2).ToScalar(), epsilon = (eps * c2).ToScalar(), step = (-lr * c2 / c1).ToScalar();
+        using var a1 = tensor((float)(1 - beta1), parameter.dtype, parameter.device); // TorchSharp's lerp_ takes a tensor weight
+        s.M.lerp_(grad, a1);
         s.V.mul_(b2).addcmul_(grad, grad, value: a2);
-        using var denom = s.V.div(bias2).sqrt_().add_(epsilon);
+        using var denom = s.V.sqrt().add_(epsilon);
         parameter.addcdiv_(s.M, denom, value: step);
     }
 
