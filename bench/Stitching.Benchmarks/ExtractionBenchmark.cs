@@ -46,6 +46,15 @@ public static class ExtractionBenchmark
             Console.WriteLine($"   {flops / 1e9:F2} GFLOP per forward (analytic) -> {gflops:F1} GFLOP/s, {100 * gflops / peak:F0}% of the matmul peak");
             figures.Add(new Figure("extract-roofline", gflops, peak, "GFLOP/s", ">= 0.70", "our extraction's analytic FLOP rate against the best matmul"));
 
+            // bfloat16 on request (ModelSpec.dtype): the same forward with bf16 weights and activations.
+            var bf16 = OurExtraction.Run(dir, ids, o, ScalarType.BFloat16);
+            using (var f32 = TorchTensors.ToTorch(ours.Captured))
+            using (var b16 = TorchTensors.ToTorch(bf16.Captured))
+            {
+                var relative = (b16 - f32).abs().max().item<float>() / f32.abs().max().item<float>();
+                Console.WriteLine($"   bfloat16: {tokens / bf16.Timing.Best:F0} tokens/s best ({tokens / bf16.Timing.Median:F0} median); max |bf16 - f32| / max |f32| = {relative:0.0e+00}");
+            }
+            figures.Add(new Figure("extract-bf16", tokens / bf16.Timing.Best, tokens / ours.Timing.Best, "tokens/s", "(reference)", "ours in bfloat16 vs ours in float32"));
             if (o.SkipPython) return 0;
             var inputs = Path.Combine(dir, "inputs.safetensors");
             SafetensorsWriter.Write(inputs, [TorchTensors.ToHost(ids, "ids"), ours.Captured]);

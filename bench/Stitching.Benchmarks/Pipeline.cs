@@ -20,7 +20,7 @@ public sealed class Pipeline : IAsyncDisposable
 {
     /// <summary>The model extracted from: the CI family's largest (d 64, 2 layers), all three residual streams.</summary>
     public const string Model = "brown-ci-l";
-    public static readonly string[] Hooks = ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.2.hook_resid_pre"];
+    public static readonly string[] Hooks = ["blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"];
     public const int Context = 64;
 
     private Pipeline(EmbeddedServer server, string store)

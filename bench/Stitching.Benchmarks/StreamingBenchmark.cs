@@ -94,11 +94,11 @@ public static class StreamingBenchmark
         const string exe = "/usr/bin/redis-benchmark";
         if (!File.Exists(exe)) return null;
         var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-h", "127.0.0.1", "-p", $"{port}", "-t", "get", "-d", $"{valueBytes}", "-n", $"{requests}", "-c", "1", "--csv" }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "-h", "127.0.0.1", "-p", $"{port}", "-t", "set,get", "-d", $"{valueBytes}", "-n", $"{requests}", "-c", "1", "--csv" }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        // --csv: a header line, then "GET","<requests per second>",...
+        // --csv: a header line, then "SET",... and "GET","<requests per second>",... (SET first, so GET reads a real value)
         var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("\"GET\"", StringComparison.Ordinal));
         if (line is null) return null;
         var rps = double.Parse(line.Split(',')[1].Trim('"'), System.Globalization.CultureInfo.InvariantCulture);

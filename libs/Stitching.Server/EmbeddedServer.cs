@@ -94,6 +94,7 @@ public sealed class EmbeddedServer : IAsyncDisposable
     {
         MaxReceiveMessageSize = 64 << 20,
         MaxSendMessageSize = 64 << 20,
+        HttpHandler = Hosting.Clients.ServiceChannels.NewHandler(),
     });
 
     public async ValueTask DisposeAsync()

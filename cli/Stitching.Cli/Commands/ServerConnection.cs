@@ -36,7 +36,8 @@ public sealed class ServerConnection : IAsyncDisposable
         {
             var token = parse.GetValue(TokenOption) ?? Environment.GetEnvironmentVariable("STITCHING_TOKEN");
             var channelOptions = new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 };
-            if (!string.IsNullOrEmpty(token)) channelOptions.HttpHandler = new Stitching.Hosting.Clients.BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
+            var handler = Stitching.Hosting.Clients.ServiceChannels.NewHandler();
+            channelOptions.HttpHandler = string.IsNullOrEmpty(token) ? handler : new Stitching.Hosting.Clients.BearerHandler(token) { InnerHandler = handler };
             return new ServerConnection(GrpcChannel.ForAddress(server, channelOptions), null);
         }
         var embedded = await EmbeddedServer.StartAsync(new EmbeddedServerOptions

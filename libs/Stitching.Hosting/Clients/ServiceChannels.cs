@@ -42,10 +42,16 @@ public sealed class ServiceChannels(IServer server, IOptions<StitchingOptions> o
     internal static GrpcChannelOptions ChannelOptions(StitchingOptions o, AuthInterceptor auth)
     {
         var channel = new GrpcChannelOptions { MaxReceiveMessageSize = o.MaxMessageBytes, MaxSendMessageSize = o.MaxMessageBytes };
-        if (auth.ServiceToken is { } token)
-            channel.HttpHandler = new BearerHandler(token) { InnerHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } };
+        channel.HttpHandler = auth.ServiceToken is { } token ? new BearerHandler(token) { InnerHandler = NewHandler() } : NewHandler();
         return channel;
     }
+
+    /// <summary>
+    /// The HTTP handler of every channel this project opens: several HTTP/2 connections when one is full, and a
+    /// 16 MiB initial stream window (the default 64 KiB grows only with measured round trips; on loopback reads of
+    /// shard files ran 0.37 GB/s with it and 0.56 with 16 MiB, `dotnet run -c Release --project bench/Stitching.Benchmarks -- stream`).
+    /// </summary>
+    public static SocketsHttpHandler NewHandler() => new() { EnableMultipleHttp2Connections = true, InitialHttp2StreamWindowSize = 16 << 20 };
 
     internal static string OwnAddress(IServer server, string service)
     {
